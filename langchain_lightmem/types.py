@@ -1,0 +1,222 @@
+"""Plain data shared by the stages: namespaces, messages, memory entries, search results."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from langchain_lightmem.errors import InvalidNamespaceError
+
+Namespace = tuple[str, ...]
+NamespaceLike = str | Sequence[str]
+Role = Literal["user", "assistant", "system", "tool"]
+ROLES: tuple[str, ...] = ("user", "assistant", "system", "tool")
+
+# One forbidden character keeps the joined key unambiguous; control characters never belong in a key.
+_NS_SEPARATOR = "/"
+_BAD_NS_CHARS = re.compile(r"[/\x00-\x1f\x7f]")
+_MAX_NS_COMPONENT = 256
+
+
+def normalize_namespace(namespace: NamespaceLike) -> Namespace:
+    """Turn ``"alice"`` or ``("org", "alice")`` into a validated tuple namespace.
+
+    Raises:
+        InvalidNamespaceError: empty namespace, empty component, or a component with ``/`` or control characters.
+    """
+    parts: tuple[Any, ...] = (namespace,) if isinstance(namespace, str) else tuple(namespace)
+    if not parts:
+        raise InvalidNamespaceError("namespace is empty: pass a user or tenant id such as 'alice' or ('org', 'alice')")
+    for part in parts:
+        if not isinstance(part, str):
+            raise InvalidNamespaceError(f"namespace components must be strings, got {type(part).__name__}: {part!r}")
+        if not part.strip():
+            raise InvalidNamespaceError(f"namespace {parts!r} has an empty component")
+        if len(part) > _MAX_NS_COMPONENT:
+            raise InvalidNamespaceError(f"namespace component longer than {_MAX_NS_COMPONENT} characters")
+        if _BAD_NS_CHARS.search(part):
+            raise InvalidNamespaceError(
+                f"namespace component {part!r} contains '/' or a control character; use a tuple for hierarchy, "
+                "e.g. ('org', 'alice')"
+            )
+    return tuple(parts)
+
+
+def namespace_key(namespace: Namespace) -> str:
+    """The single string under which a (validated) namespace is stored."""
+    return _NS_SEPARATOR.join(namespace)
+
+
+def key_to_namespace(key: str) -> Namespace:
+    return tuple(key.split(_NS_SEPARATOR))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Message:
+    """A message after normalisation, as the journal keeps it.
+
+    ``content`` is the original text (provenance, display); ``compressed`` is what the extractor sees once the
+    sensory stage has run. ``seq`` orders messages within the journal.
+    """
+
+    id: str
+    namespace: Namespace
+    role: str
+    content: str
+    timestamp: datetime
+    thread_id: str | None = None
+    speaker: str | None = None
+    compressed: str | None = None
+    tokens: int = 0
+    seq: int = 0
+    segment_id: str | None = None
+    part_of: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The text later stages work on: compressed when available."""
+        return self.compressed if self.compressed is not None else self.content
+
+    @property
+    def display_speaker(self) -> str:
+        return self.speaker or self.role
+
+
+@dataclass(slots=True)
+class Segment:
+    """Consecutive messages of one thread about one topic."""
+
+    id: str
+    messages: list[Message]
+
+    @property
+    def tokens(self) -> int:
+        return sum(m.tokens for m in self.messages)
+
+
+Method = Literal["llm", "extractive", "extractive_fallback", "consolidated"]
+
+
+class MemoryEntry(BaseModel):
+    """One long-term memory: a standalone fact (or, LLM-free, a message) with its provenance.
+
+    The consolidation fields (``version``, ``superseded_by``, ``valid_from``, ``valid_to``) are kept from the
+    first write so the sleep-time update never has to migrate entries.
+    """
+
+    id: str
+    namespace: Namespace
+    text: str
+    source_ids: list[str]
+    thread_id: str | None = None
+    speaker: str | None = None
+    role: str | None = None
+    event_time: datetime
+    ingested_at: datetime = Field(default_factory=utcnow)
+    segment_id: str | None = None
+    batch_id: str | None = None
+    method: Method = "llm"
+    model: str | None = None
+    version: int = 1
+    superseded_by: str | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.superseded_by is None and self.valid_to is None
+
+    def to_metadata(self) -> dict[str, Any]:
+        """Flatten into Chroma metadata (scalars and string lists; ``None`` values omitted)."""
+        meta: dict[str, Any] = {
+            "namespace": namespace_key(self.namespace),
+            "ns_depth": len(self.namespace),
+            "source_ids": json.dumps(self.source_ids),
+            "event_ts": self.event_time.timestamp(),
+            "event_time": self.event_time.isoformat(),
+            "ingested_ts": self.ingested_at.timestamp(),
+            "method": self.method,
+            "version": self.version,
+            "active": self.active,
+        }
+        for i, part in enumerate(self.namespace):
+            meta[f"ns_{i}"] = part
+        optional = {
+            "thread_id": self.thread_id,
+            "speaker": self.speaker,
+            "role": self.role,
+            "segment_id": self.segment_id,
+            "batch_id": self.batch_id,
+            "model": self.model,
+            "superseded_by": self.superseded_by,
+            "valid_from": self.valid_from.isoformat() if self.valid_from else None,
+            "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+        }
+        meta.update({k: v for k, v in optional.items() if v is not None})
+        return meta
+
+    @classmethod
+    def from_record(cls, entry_id: str, text: str, meta: dict[str, Any]) -> MemoryEntry:
+        def dt(key: str) -> datetime | None:
+            value = meta.get(key)
+            return datetime.fromisoformat(value) if value else None
+
+        return cls(
+            id=entry_id,
+            namespace=key_to_namespace(meta["namespace"]),
+            text=text,
+            source_ids=json.loads(meta.get("source_ids", "[]")),
+            thread_id=meta.get("thread_id"),
+            speaker=meta.get("speaker"),
+            role=meta.get("role"),
+            event_time=dt("event_time") or datetime.fromtimestamp(meta.get("event_ts", 0.0), UTC),
+            ingested_at=datetime.fromtimestamp(meta.get("ingested_ts", 0.0), UTC),
+            segment_id=meta.get("segment_id"),
+            batch_id=meta.get("batch_id"),
+            method=meta.get("method", "llm"),
+            model=meta.get("model"),
+            version=int(meta.get("version", 1)),
+            superseded_by=meta.get("superseded_by"),
+            valid_from=dt("valid_from"),
+            valid_to=dt("valid_to"),
+        )
+
+
+def entry_id(namespace: Namespace, batch_id: str, index: int) -> str:
+    """Deterministic id: re-writing the same batch after a crash overwrites instead of duplicating."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lightmem:{namespace_key(namespace)}:{batch_id}:{index}"))
+
+
+@dataclass(slots=True, frozen=True)
+class SearchResult:
+    """A retrieved memory and its similarity to the query (cosine, higher is closer)."""
+
+    entry: MemoryEntry
+    score: float
+
+    def render(self) -> str:
+        """``"2023-05-08 (Mon) <fact>"``: the form LightMem puts into prompts."""
+        when = self.entry.event_time
+        return f"{when:%Y-%m-%d} ({when:%a}) {self.entry.text}"
+
+
+@dataclass(slots=True)
+class AddResult:
+    """What ``add`` did: which message ids it accepted, and what the pipeline produced on the way."""
+
+    accepted: list[str]
+    duplicates: list[str]
+    entries_written: int = 0
+    batches_extracted: int = 0

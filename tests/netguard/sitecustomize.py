@@ -1,0 +1,3 @@
+"""Python imports this at start-up when tests/netguard is on PYTHONPATH."""
+
+import netguard  # noqa: F401
