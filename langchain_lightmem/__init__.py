@@ -8,10 +8,12 @@ per batch of topic segments) into long-term memory (Chroma), all scoped by names
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from langchain_lightmem.config import (
     ChromaConfig,
     CompressionConfig,
+    ConsolidationConfig,
     EmbeddingConfig,
     ExtractionConfig,
     InputConfig,
@@ -30,11 +32,31 @@ from langchain_lightmem.errors import (
     MissingDependencyError,
     StoreError,
 )
-from langchain_lightmem.integrations.retriever import LightMemRetriever
+from langchain_lightmem.graphs.consolidate import ConsolidationReport
+from langchain_lightmem.integrations import (
+    LightMemChatMessageHistory,
+    LightMemRetriever,
+    LightMemStore,
+    NamespaceTemplate,
+    create_memory_tools,
+)
 from langchain_lightmem.memory import LightMem, NamespaceStats
 from langchain_lightmem.models import load_embeddings
 from langchain_lightmem.tokens import TokenCounter, ensure_tiktoken_offline
 from langchain_lightmem.types import AddResult, MemoryEntry, Message, SearchResult
+
+if TYPE_CHECKING:
+    from langchain_lightmem.integrations.middleware import LightMemMiddleware
+
+
+def __getattr__(name: str) -> Any:
+    # The middleware needs `langchain` (the agents extra): import it only when asked for.
+    if name == "LightMemMiddleware":
+        from langchain_lightmem.integrations.middleware import LightMemMiddleware
+
+        return LightMemMiddleware
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 try:
     __version__ = version("langchain-lightmem")
@@ -46,6 +68,8 @@ __all__ = [
     "ChromaConfig",
     "CompressionConfig",
     "ConfigurationError",
+    "ConsolidationConfig",
+    "ConsolidationReport",
     "DuplicateMessageError",
     "EmbeddingConfig",
     "ExtractionConfig",
@@ -54,13 +78,17 @@ __all__ = [
     "InvalidMessageError",
     "InvalidNamespaceError",
     "LightMem",
+    "LightMemChatMessageHistory",
     "LightMemConfig",
     "LightMemError",
+    "LightMemMiddleware",
     "LightMemRetriever",
+    "LightMemStore",
     "MemoryEntry",
     "Message",
     "MissingDependencyError",
     "NamespaceStats",
+    "NamespaceTemplate",
     "RetrievalConfig",
     "SearchResult",
     "SegmentationConfig",
@@ -68,6 +96,7 @@ __all__ = [
     "StoreError",
     "TokenCounter",
     "__version__",
+    "create_memory_tools",
     "ensure_tiktoken_offline",
     "load_embeddings",
 ]

@@ -28,25 +28,18 @@ def _namespace(text: str) -> tuple[str, ...]:
 
 
 def _build_memory(args: argparse.Namespace, data_dir: Path | None = None) -> LightMem:
-    from langchain_lightmem.config import LightMemConfig
+    from langchain_lightmem.config import LightMemConfig, chroma_server, embeddings_named
     from langchain_lightmem.memory import LightMem
     from langchain_lightmem.models import chat_model_from_env
 
-    config: dict[str, Any] = {"data_dir": data_dir or args.data_dir}
-    if args.embeddings:
-        config["embeddings"] = {"backend": args.embeddings}
+    overrides: dict[str, Any] = {"data_dir": data_dir or args.data_dir}
     if args.chroma_url:
-        from urllib.parse import urlparse
-
-        url = urlparse(args.chroma_url)
-        config["chroma"] = {
-            "mode": "http",
-            "host": url.hostname or "127.0.0.1",
-            "port": url.port or (443 if url.scheme == "https" else 8000),
-            "ssl": url.scheme == "https",
-        }
+        overrides["chroma"] = chroma_server(args.chroma_url)
+    if args.embeddings:
+        overrides["embeddings"] = embeddings_named(args.embeddings)
+    config = LightMemConfig.from_env(**overrides)
     chat_model = None if args.llm_free else chat_model_from_env(args.model)
-    return LightMem(LightMemConfig(**config), chat_model=chat_model)
+    return LightMem(config, chat_model=chat_model)
 
 
 def _print_usage_table(stats: NamespaceStats, out: Any = None) -> None:
@@ -169,6 +162,30 @@ def cmd_flush(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_consolidate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    with _build_memory(args) as memory:
+        targets = memory.consolidation_backlog() if args.all else [_namespace(args.namespace)]
+        mode = "LLM-free (near-duplicates only)" if memory.chat_model is None else "chat model"
+        print(f"consolidating {len(targets)} namespace(s), {mode}", file=sys.stderr)
+        failed = busy = 0
+        for ns in tqdm(targets, unit="ns", desc="consolidate", file=sys.stderr, disable=None):
+            (report,) = memory.consolidate(ns)
+            name = "/".join(ns)
+            if report.busy:
+                busy += 1
+                print(f"{name}: skipped, another runner holds its lease")
+                continue
+            failed += report.failed
+            print(
+                f"{name}: {report.new_entries} new entries, {report.targets} targets, {report.calls} LLM calls; "
+                f"{report.updated} updated, {report.superseded} superseded, {report.kept} kept"
+                f"{f', {report.failed} left queued after errors' if report.failed else ''} ({report.seconds:.2f} s)"
+            )
+    return 1 if failed or busy else 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     with _build_memory(args) as memory:
         targets = [_namespace(args.namespace)] if args.namespace else memory.namespaces()
@@ -218,13 +235,19 @@ def cmd_forget(args: argparse.Namespace) -> int:
             return 1
     with _build_memory(args) as memory:
         removed = memory.forget(ns)
+        config = memory.config
     print(f"forgot {'/'.join(ns)}: {removed['messages']} messages, {removed['entries']} memories")
+    if args.vacuum:
+        from langchain_lightmem.maintenance import vacuum
+
+        for path in vacuum(config):
+            print(f"vacuumed {path}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from langchain_lightmem.conversations import load_conversations
-    from langchain_lightmem.short_term.extraction import model_name
+    from langchain_lightmem.llm import model_name
 
     sample = files("langchain_lightmem") / "data" / "demo_conversation.json"
     with tempfile.TemporaryDirectory(prefix="lightmem-demo-") as tmp:
@@ -282,8 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path(os.environ.get("LIGHTMEM_DATA_DIR", "lightmem_data")),
         help="journal and embedded Chroma folder (env LIGHTMEM_DATA_DIR; default ./lightmem_data)",
     )
-    parser.add_argument("--embeddings", choices=["minilm", "static"], help="embedding backend (default minilm)")
-    parser.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000, instead of the folder")
+    parser.add_argument(
+        "--embeddings",
+        help="minilm (default), static, or a sentence-transformers folder / hub id (env LIGHTMEM_EMBEDDINGS)",
+    )
+    parser.add_argument(
+        "--chroma-url",
+        help="use a Chroma server, e.g. http://127.0.0.1:8000, instead of the folder (env LIGHTMEM_CHROMA_URL)",
+    )
     parser.add_argument("--model", help="chat model name (default env LIGHTMEM_MODEL or gpt-4o-mini)")
     parser.add_argument("--llm-free", action="store_true", help="never call a chat model, even if a key is set")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -319,6 +348,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--all", action="store_true", help="every namespace in the data folder")
     p.set_defaults(func=cmd_flush)
 
+    p = sub.add_parser(
+        "consolidate",
+        help="sleep-time update: merge and supersede outdated memories (run it from cron)",
+        description="Newer memories update or supersede older similar ones (one chat-model call per batch of "
+        "targets; LLM-free: near-duplicates are merged). Incremental and idempotent: run it on a schedule, e.g. "
+        "crontab '17 3 * * * cd /srv/app && lightmem --data-dir /srv/memory consolidate --all'. Exit status 1 "
+        "when a namespace was busy or some decisions failed (they are retried next run).",
+    )
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--namespace")
+    g.add_argument("--all", action="store_true", help="every namespace with entries written since its last run")
+    p.set_defaults(func=cmd_consolidate)
+
     p = sub.add_parser("stats", help="messages, memories, LLM calls, tokens and time per stage")
     p.add_argument("--namespace", help="one namespace (default: all)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -327,6 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forget", help="delete everything held for a namespace")
     p.add_argument("--namespace", required=True)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="then compact the data folder so deleted text is gone from disk too (no other process may use it)",
+    )
     p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser("demo", help="ingest a bundled sample conversation and answer questions from memory")

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from langchain_lightmem.errors import ConfigurationError
+
 RoleMode = Literal["user_only", "assistant_only", "hybrid"]
 ExtractionMethod = Literal["function_calling", "json_mode", "prompt"]
 EXTRACTION_METHODS: tuple[ExtractionMethod, ...] = ("function_calling", "json_mode", "prompt")
@@ -130,6 +132,26 @@ class ExtractionConfig(_Section):
     lease_seconds: float = Field(600.0, gt=0, description="How long one worker owns a batch being extracted.")
 
 
+class ConsolidationConfig(_Section):
+    """The sleep-time update: newer memories update or supersede older ones, offline, on a schedule.
+
+    For each entry written since the last run, the ``top_k`` most similar active entries of its namespace are
+    searched; older ones scoring at least ``threshold`` (best ``keep_best``) become targets. One chat-model call
+    decides ``batch_size`` targets at once (update / supersede / keep), at most ``max_concurrency`` calls at a
+    time. Without a chat model, older entries at least ``duplicate_threshold`` similar to a newer one are merged.
+    """
+
+    threshold: float = Field(0.8, ge=-1.0, le=1.0, description="Cosine similarity that makes an older entry a target.")
+    top_k: int = Field(20, ge=1, description="Neighbours searched per new entry.")
+    keep_best: int = Field(10, ge=1, description="Targets kept per new entry (best scores).")
+    batch_size: int = Field(4, ge=1, description="Targets decided per chat-model call.")
+    max_concurrency: int = Field(4, ge=1, description="Decision calls in flight at once.")
+    duplicate_threshold: float = Field(
+        0.95, ge=-1.0, le=1.0, description="LLM-free: similarity at which an older entry is a duplicate."
+    )
+    lease_seconds: float = Field(1800.0, gt=0, description="How long one runner owns a namespace.")
+
+
 class RetrievalConfig(_Section):
     k: int = Field(10, ge=1, le=1000)
 
@@ -142,6 +164,28 @@ class InputConfig(_Section):
         1024, ge=32, description="Messages longer than this are stored as consecutive parts (id#p1, ...)."
     )
     naive_timezone: str = Field("UTC", description="Timezone assumed for timestamps without one.")
+
+
+def chroma_server(url: str) -> dict[str, object]:
+    """The ``chroma`` section for a server URL such as ``http://127.0.0.1:8000``."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigurationError(f"Chroma URL {url!r} must look like http://host:port")
+    return {
+        "mode": "http",
+        "host": parsed.hostname,
+        "port": parsed.port or (443 if parsed.scheme == "https" else 8000),
+        "ssl": parsed.scheme == "https",
+    }
+
+
+def embeddings_named(name: str) -> dict[str, object]:
+    """The ``embeddings`` section for ``minilm``, ``static``, or a sentence-transformers folder / hub id."""
+    if name in ("minilm", "static"):
+        return {"backend": name}
+    return {"backend": "sentence_transformers", "model": name}
 
 
 class LightMemConfig(_Section):
@@ -166,12 +210,28 @@ class LightMemConfig(_Section):
     segmentation: SegmentationConfig = Field(default_factory=SegmentationConfig)
     short_term: ShortTermConfig = Field(default_factory=ShortTermConfig)
     extraction: ExtractionConfig = Field(default_factory=ExtractionConfig)
+    consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     input: InputConfig = Field(default_factory=InputConfig)
 
     @property
     def journal_path(self) -> Path:
         return self.data_dir / "journal.sqlite3"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> LightMemConfig:
+        """A config from the environment (deployments, ``langgraph dev``), then ``overrides``.
+
+        ``LIGHTMEM_DATA_DIR`` (data folder), ``LIGHTMEM_CHROMA_URL`` (``http://host:port`` of a Chroma server),
+        ``LIGHTMEM_EMBEDDINGS`` (``minilm``, ``static``, or a sentence-transformers path / hub id).
+        """
+        values: dict[str, object] = {}
+        if url := os.environ.get("LIGHTMEM_CHROMA_URL"):
+            values["chroma"] = chroma_server(url)
+        if name := os.environ.get("LIGHTMEM_EMBEDDINGS"):
+            values["embeddings"] = embeddings_named(name)
+        values.update(overrides)
+        return cls.model_validate(values)
 
     @property
     def chroma_path(self) -> Path:

@@ -36,7 +36,7 @@ from langchain_lightmem.types import (
     namespace_key,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: consolidation queue, decisions and leases (new tables only)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -85,6 +85,27 @@ CREATE TABLE IF NOT EXISTS usage (
     seconds       REAL NOT NULL DEFAULT 0,
     items         INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (namespace, stage)
+);
+CREATE TABLE IF NOT EXISTS consolidation_queue (
+    namespace TEXT NOT NULL,
+    entry_id  TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    PRIMARY KEY (namespace, entry_id)
+);
+CREATE TABLE IF NOT EXISTS consolidation_decisions (
+    namespace  TEXT NOT NULL,
+    target_id  TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    newer_ids  TEXT NOT NULL,
+    text       TEXT,
+    applied    INTEGER NOT NULL DEFAULT 0,
+    created_ts REAL NOT NULL,
+    PRIMARY KEY (namespace, target_id)
+);
+CREATE TABLE IF NOT EXISTS leases (
+    name  TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
@@ -143,6 +164,7 @@ class Journal:
             # FULL: a commit survives power loss, not only a killed process. Accepted means durable.
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA secure_delete=ON")  # forgotten personal data is overwritten, not just unlinked
             self.setup()
 
     # -- plumbing -------------------------------------------------------------------------------------------
@@ -422,9 +444,11 @@ class Journal:
                 (payload, time.time(), namespace_key(namespace), batch_id),
             )
 
-    def mark_written(self, namespace: Namespace, batch_id: str) -> None:
+    def mark_written(self, namespace: Namespace, batch_id: str, entry_ids: Sequence[str] = ()) -> None:
+        """The batch's entries are in long-term memory: its messages are done, its entries await consolidation."""
         ns = namespace_key(namespace)
         with self.transaction() as cur:
+            self._enqueue(cur, ns, entry_ids)
             cur.execute(
                 "UPDATE batches SET status = 'written', lease_owner = NULL, lease_until = NULL, updated_ts = ?"
                 " WHERE namespace = ? AND id = ?",
@@ -432,10 +456,148 @@ class Journal:
             )
             cur.execute("UPDATE messages SET stage = 'done' WHERE namespace = ? AND batch_id = ?", (ns, batch_id))
 
+    def enqueue_for_consolidation(self, namespace: Namespace, entry_ids: Sequence[str]) -> None:
+        """Queue entries written outside the write path (e.g. saved by an agent) for the next consolidation."""
+        with self.transaction() as cur:
+            self._enqueue(cur, namespace_key(namespace), entry_ids)
+
+    def _enqueue(self, cur: sqlite3.Cursor, ns: str, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            first = self._next_seq(cur, "consolidation_seq", len(entry_ids))
+            cur.executemany(
+                "INSERT OR IGNORE INTO consolidation_queue(namespace, entry_id, seq) VALUES(?, ?, ?)",
+                [(ns, eid, first + i) for i, eid in enumerate(entry_ids)],
+            )
+
     def release(self, owner: str) -> None:
         """Give up this worker's leases (on close) so another worker can continue at once."""
         with self.transaction() as cur:
             cur.execute("UPDATE batches SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ?", (owner,))
+
+    # -- consolidation --------------------------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        """Take the named lease unless another live worker holds it (used: one consolidation run per namespace)."""
+        now = time.time()
+        with self.transaction() as cur:
+            row = cur.execute("SELECT owner, until FROM leases WHERE name = ?", (name,)).fetchone()
+            if row and row["owner"] != owner and row["until"] >= now and worker_alive(row["owner"]):
+                return False
+            cur.execute(
+                "INSERT INTO leases(name, owner, until) VALUES(?, ?, ?)"
+                " ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, until = excluded.until",
+                (name, owner, now + seconds),
+            )
+        return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self.transaction() as cur:
+            cur.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    def consolidation_queue(self, namespace: Namespace) -> list[tuple[str, int]]:
+        """Entries written since the last consolidation run, oldest first: ``(entry_id, seq)``."""
+        rows = self._query(
+            "SELECT entry_id, seq FROM consolidation_queue WHERE namespace = ? ORDER BY seq",
+            (namespace_key(namespace),),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def queued_namespaces(self) -> list[Namespace]:
+        rows = self._query("SELECT DISTINCT namespace FROM consolidation_queue ORDER BY namespace")
+        return [key_to_namespace(r[0]) for r in rows]
+
+    def namespaces_with_unapplied(self) -> list[Namespace]:
+        rows = self._query("SELECT DISTINCT namespace FROM consolidation_decisions WHERE applied = 0")
+        return [key_to_namespace(r[0]) for r in rows]
+
+    def dequeue(self, namespace: Namespace, entry_ids: Sequence[str]) -> None:
+        ns = namespace_key(namespace)
+        with self.transaction() as cur:
+            cur.executemany(
+                "DELETE FROM consolidation_queue WHERE namespace = ? AND entry_id = ?", [(ns, e) for e in entry_ids]
+            )
+
+    def save_decisions(
+        self, namespace: Namespace, decisions: Iterable[tuple[str, str, Sequence[str], str | None]]
+    ) -> None:
+        """Keep decisions ``(target_id, action, newer_ids, text)`` before applying them: a killed run re-applies
+        them instead of paying for the calls again."""
+        ns, now = namespace_key(namespace), time.time()
+        with self.transaction() as cur:
+            cur.executemany(
+                "INSERT INTO consolidation_decisions"
+                "(namespace, target_id, action, newer_ids, text, applied, created_ts) VALUES(?, ?, ?, ?, ?, 0, ?)"
+                " ON CONFLICT(namespace, target_id) DO UPDATE SET action = excluded.action,"
+                " newer_ids = excluded.newer_ids, text = excluded.text, applied = 0, created_ts = excluded.created_ts",
+                [(ns, t, a, json.dumps(list(n)), x, now) for t, a, n, x in decisions],
+            )
+
+    def unapplied_decisions(self, namespace: Namespace) -> list[tuple[str, str, list[str], str | None]]:
+        rows = self._query(
+            "SELECT target_id, action, newer_ids, text FROM consolidation_decisions"
+            " WHERE namespace = ? AND applied = 0 ORDER BY created_ts, target_id",
+            (namespace_key(namespace),),
+        )
+        return [(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+    def decided(self, namespace: Namespace, target_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The newer entries each target was last decided on (for targets that have a decision)."""
+        ns, out = namespace_key(namespace), {}
+        for start in range(0, len(target_ids), 500):
+            chunk = list(target_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                "SELECT target_id, newer_ids FROM consolidation_decisions"
+                f" WHERE namespace = ? AND target_id IN ({marks})",
+                (ns, *chunk),
+            )
+            out.update({r[0]: json.loads(r[1]) for r in rows})
+        return out
+
+    def mark_decisions_applied(self, namespace: Namespace, target_ids: Sequence[str]) -> None:
+        ns = namespace_key(namespace)
+        with self.transaction() as cur:
+            cur.executemany(
+                "UPDATE consolidation_decisions SET applied = 1 WHERE namespace = ? AND target_id = ?",
+                [(ns, t) for t in target_ids],
+            )
+
+    # -- chat windows (LightMemChatMessageHistory) -----------------------------------------------------------
+
+    def recent_messages(
+        self, namespace: Namespace, *, thread_id: str | None = None, limit: int | None = None, after_seq: int = 0
+    ) -> list[Message]:
+        """The newest ``limit`` messages of the namespace (of one thread if given) with ``seq > after_seq``, oldest
+        first."""
+        sql = "SELECT * FROM messages WHERE namespace = ? AND seq > ?"
+        params: list[Any] = [namespace_key(namespace), after_seq]
+        if thread_id is not None:
+            sql += " AND thread_id = ?"
+            params.append(thread_id)
+        sql += " ORDER BY seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [self._row_to_message(r) for r in reversed(self._query(sql, params))]
+
+    @staticmethod
+    def _window_name(namespace: Namespace, thread_id: str | None) -> str:
+        return "window:" + json.dumps([namespace_key(namespace), thread_id])
+
+    def window_start(self, namespace: Namespace, thread_id: str | None) -> int:
+        """The ``seq`` after which a thread's chat window starts (0 until :meth:`start_window` is called)."""
+        rows = self._query("SELECT value FROM counters WHERE name = ?", (self._window_name(namespace, thread_id),))
+        return int(rows[0][0]) if rows else 0
+
+    def start_window(self, namespace: Namespace, thread_id: str | None) -> None:
+        """Start a thread's chat window after every message accepted so far (chat history ``clear``). Nothing is
+        deleted: the messages stay in the journal and on their way to long-term memory."""
+        with self.transaction() as cur:
+            row = cur.execute("SELECT value FROM counters WHERE name = 'message_seq'").fetchone()
+            cur.execute(
+                "INSERT INTO counters(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (self._window_name(namespace, thread_id), row[0] if row else 0),
+            )
 
     # -- bookkeeping ----------------------------------------------------------------------------------------
 
@@ -490,4 +652,6 @@ class Journal:
             removed = cur.execute("DELETE FROM messages WHERE namespace = ?", (ns,)).rowcount
             cur.execute("DELETE FROM batches WHERE namespace = ?", (ns,))
             cur.execute("DELETE FROM usage WHERE namespace = ?", (ns,))
+            cur.execute("DELETE FROM consolidation_queue WHERE namespace = ?", (ns,))
+            cur.execute("DELETE FROM consolidation_decisions WHERE namespace = ?", (ns,))
         return removed

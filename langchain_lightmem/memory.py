@@ -15,8 +15,14 @@ from langchain_core.runnables import RunnableConfig
 
 from langchain_lightmem.accounting import StageUsage, UsageLedger
 from langchain_lightmem.config import LightMemConfig
+from langchain_lightmem.graphs.consolidate import (
+    ConsolidationReport,
+    build_consolidate_all_graph,
+    build_consolidation_graph,
+)
 from langchain_lightmem.graphs.ingest import build_ingest_graph
 from langchain_lightmem.journal import Journal
+from langchain_lightmem.long_term.consolidation import LLMDecider
 from langchain_lightmem.long_term.store import ChromaMemoryStore
 from langchain_lightmem.models import load_embeddings
 from langchain_lightmem.normalize import MessageLike
@@ -31,13 +37,20 @@ from langchain_lightmem.types import (
     Namespace,
     NamespaceLike,
     SearchResult,
+    namespace_key,
     normalize_namespace,
 )
 
 if TYPE_CHECKING:
     from langchain_lightmem.integrations.retriever import LightMemRetriever
+    from langchain_lightmem.types import Message
 
 TimeRange = tuple[datetime | None, datetime | None]
+
+
+def saved_entry_id(namespace: Namespace, key: str) -> str:
+    """The id of a memory saved with :meth:`LightMem.remember`: ``saved:<namespace>:<key>``, unique per namespace."""
+    return f"saved:{namespace_key(namespace)}:{key}"
 
 
 @dataclass(slots=True)
@@ -142,6 +155,17 @@ class LightMem:
             ledger=UsageLedger(),
         )
         self.graph = build_ingest_graph(self.pipeline)
+        self._namespace_consolidation = build_consolidation_graph(
+            journal=self.pipeline.journal,
+            store=self.pipeline.store,
+            config=self.config.consolidation,
+            decider=LLMDecider(chat_model, self.config.extraction, counter) if chat_model is not None else None,
+            ledger=self.pipeline.ledger,
+            owner=self.pipeline.worker_id,
+        )
+        self.consolidation_graph = build_consolidate_all_graph(
+            self._namespace_consolidation, self.consolidation_backlog
+        )
         self._locks: dict[Namespace, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._closed = False
@@ -282,6 +306,62 @@ class LightMem:
         """Every memory entry of the namespace, oldest event first."""
         return self.store.list(normalize_namespace(namespace), include_history=include_history)
 
+    def recent_messages(
+        self, namespace: NamespaceLike, *, thread_id: str | None = None, limit: int | None = None, after_seq: int = 0
+    ) -> list[Message]:
+        """The newest ``limit`` raw messages of the namespace (of one thread if given), oldest first, as accepted."""
+        return self.journal.recent_messages(
+            normalize_namespace(namespace), thread_id=thread_id, limit=limit, after_seq=after_seq
+        )
+
+    def remember(
+        self,
+        namespace: NamespaceLike,
+        text: str,
+        *,
+        key: str | None = None,
+        event_time: datetime | str | float | None = None,
+        thread_id: str | None = None,
+        speaker: str | None = None,
+    ) -> MemoryEntry:
+        """Store ``text`` as a long-term memory now, without extraction (an agent's ``save_memory`` tool).
+
+        The entry's id is :func:`saved_entry_id` of ``(namespace, key)``: saving the same key again replaces it.
+        Its ``method`` is ``"extractive"`` (the text is kept as given) and it has no source messages.
+
+        Raises:
+            InvalidMessageError: ``text`` is empty or ``event_time`` cannot be parsed.
+        """
+        import uuid
+
+        from langchain_lightmem.errors import InvalidMessageError
+        from langchain_lightmem.normalize import clean_text, parse_timestamp
+        from langchain_lightmem.types import utcnow
+
+        ns = normalize_namespace(namespace)
+        cleaned = clean_text(text).strip() if isinstance(text, str) else ""
+        if not cleaned:
+            raise InvalidMessageError("a memory needs non-empty text")
+        try:
+            when = parse_timestamp(event_time) if event_time is not None else None
+        except ValueError as exc:
+            raise InvalidMessageError(str(exc)) from None
+        entry = MemoryEntry(
+            id=saved_entry_id(ns, key if key is not None else uuid.uuid4().hex),
+            namespace=ns,
+            text=cleaned,
+            source_ids=[],
+            thread_id=thread_id,
+            speaker=speaker,
+            event_time=when or utcnow(),
+            method="extractive",
+        )
+        # Saving a key again replaces it completely, also when consolidation moved the old one to history.
+        self.store.delete(ns, [entry.id])
+        self.store.upsert([entry])
+        self.journal.enqueue_for_consolidation(ns, [entry.id])  # it may update or supersede older memories too
+        return entry
+
     def as_retriever(self, *, namespace: NamespaceLike, k: int | None = None, **kwargs: Any) -> LightMemRetriever:
         """A LangChain retriever over this namespace's memories."""
         from langchain_lightmem.integrations.retriever import LightMemRetriever
@@ -289,6 +369,29 @@ class LightMem:
         return LightMemRetriever(
             memory=self, namespace=normalize_namespace(namespace), k=k or self.config.retrieval.k, **kwargs
         )
+
+    # -- sleep-time consolidation ------------------------------------------------------------------------------
+
+    def consolidate(self, namespace: NamespaceLike | None = None) -> list[ConsolidationReport]:
+        """Run the sleep-time update for one namespace, or for every namespace with new entries (``None``).
+
+        Newer memories update (merge into) or supersede older similar ones; with no chat model, near-duplicates
+        are merged. Incremental (only entries written since the last run start work), idempotent (nothing new:
+        no call, no change), resumable, and guarded by a per-namespace lease (a busy namespace is reported with
+        ``busy=True`` and skipped). Superseded memories stay visible with ``include_history=True``.
+        """
+        state = {"namespace": normalize_namespace(namespace) if namespace is not None else None}
+        limit = self.config.consolidation.max_concurrency
+        out = self.consolidation_graph.invoke(state, config={"max_concurrency": limit})
+        return sorted(out.get("reports", []), key=lambda r: r.namespace)
+
+    def consolidation_backlog(self) -> list[Namespace]:
+        """Namespaces with entries written since their last consolidation (or decisions left to apply)."""
+        return sorted(set(self.journal.queued_namespaces()) | set(self.journal.namespaces_with_unapplied()))
+
+    async def aconsolidate(self, namespace: NamespaceLike | None = None) -> list[ConsolidationReport]:
+        """Async :meth:`consolidate` (in a worker thread)."""
+        return await asyncio.to_thread(self.consolidate, namespace)
 
     # -- bookkeeping ----------------------------------------------------------------------------------------
 

@@ -183,8 +183,8 @@ class Pipeline:
             if batch.status != "extracted" or batch.entries is None:
                 continue
             with self.ledger.timed(namespace, "write", items=len(batch.entries)):
-                self.store.upsert(batch.entries)
-                self.journal.mark_written(namespace, batch.id)
+                self.store.add(batch.entries)
+                self.journal.mark_written(namespace, batch.id, [e.id for e in batch.entries])
             written += len(batch.entries)
         return written
 

@@ -138,11 +138,11 @@ class MemoryEntry(BaseModel):
     def active(self) -> bool:
         return self.superseded_by is None and self.valid_to is None
 
-    def to_metadata(self) -> dict[str, Any]:
-        """Flatten into Chroma metadata (scalars and string lists; ``None`` values omitted)."""
+    def to_metadata(self, *, clear_unset: bool = False) -> dict[str, Any]:
+        """Flatten into Chroma metadata. Unset optional fields are omitted, or given as ``None`` with
+        ``clear_unset`` (Chroma merges metadata on upsert: ``None`` is how a stale value gets removed)."""
         meta: dict[str, Any] = {
             "namespace": namespace_key(self.namespace),
-            "ns_depth": len(self.namespace),
             "source_ids": json.dumps(self.source_ids),
             "event_ts": self.event_time.timestamp(),
             "event_time": self.event_time.isoformat(),
@@ -151,8 +151,6 @@ class MemoryEntry(BaseModel):
             "version": self.version,
             "active": self.active,
         }
-        for i, part in enumerate(self.namespace):
-            meta[f"ns_{i}"] = part
         optional = {
             "thread_id": self.thread_id,
             "speaker": self.speaker,
@@ -164,7 +162,7 @@ class MemoryEntry(BaseModel):
             "valid_from": self.valid_from.isoformat() if self.valid_from else None,
             "valid_to": self.valid_to.isoformat() if self.valid_to else None,
         }
-        meta.update({k: v for k, v in optional.items() if v is not None})
+        meta.update({k: v for k, v in optional.items() if v is not None or clear_unset})
         return meta
 
     @classmethod

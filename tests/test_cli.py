@@ -9,7 +9,7 @@ import pytest
 
 from langchain_lightmem.cli import main
 
-COMMANDS = ["ingest", "search", "flush", "stats", "forget", "demo"]
+COMMANDS = ["ingest", "search", "flush", "consolidate", "stats", "forget", "demo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -50,6 +50,11 @@ def test_ingest_search_stats_flush_forget(tmp_path, capsys):
 
     code, out, _ = run(capsys, tmp_path, "flush", "--all")
     assert code == 0 and "team/alice: 1 batch(es) extracted, 3 entries written" in out
+
+    code, out, _ = run(capsys, tmp_path, "consolidate", "--all")
+    assert code == 0 and "team/alice: 3 new entries" in out and "0 LLM calls" in out
+    code, out, _ = run(capsys, tmp_path, "consolidate", "--namespace", "team/alice")
+    assert code == 0 and "team/alice: 0 new entries, 0 targets, 0 LLM calls" in out
 
     code, out, _ = run(capsys, tmp_path, "search", "honey", "--namespace", "team/alice", "-k", "1", "--json")
     hits = json.loads(out)
@@ -115,3 +120,19 @@ def test_demo_runs_offline_with_real_minilm(tmp_path):
     assert "-> 38 memories" in out
     assert "allergic to shellfish" in out and "from s1-09 (session-1" in out
     assert "stage" in out and "LLM calls" in out and "total" in out
+
+
+def test_forget_with_vacuum_leaves_no_trace_on_disk(tmp_path, capsys):
+    conv = tmp_path / "secret.json"
+    secret = "ZEBRA-PLUTONIUM-4471"
+    conv.write_text(json.dumps([{"role": "user", "content": f"my locker code is {secret}"}]))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps([{"role": "user", "content": "I like tea"}]))
+    assert run(capsys, tmp_path, "ingest", str(conv), "--namespace", "alice")[0] == 0
+    assert run(capsys, tmp_path, "ingest", str(other), "--namespace", "bob")[0] == 0
+    code, out, _ = run(capsys, tmp_path, "forget", "--namespace", "alice", "--yes", "--vacuum")
+    assert code == 0 and "vacuumed" in out
+    leftovers = [p for p in (tmp_path / "data").rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert leftovers == []
+    code, out, _ = run(capsys, tmp_path, "search", "tea", "--namespace", "bob")
+    assert "I like tea" in out  # the other namespace is intact

@@ -151,11 +151,11 @@ def test_crash_between_extraction_and_write_does_not_call_the_model_again(make_m
     memory.add(conversation(10), namespace="maya")
     calls = []
 
-    def failing_upsert(entries, vectors=None):
+    def failing_add(entries):
         calls.append(len(entries))
         raise RuntimeError("chroma went away")
 
-    monkeypatch.setattr(memory.store, "upsert", failing_upsert)
+    monkeypatch.setattr(memory.store, "add", failing_add)
     with pytest.raises(RuntimeError):
         memory.flush("maya")
     assert memory.journal.batch_counts(("maya",)) == {"extracted": 1}

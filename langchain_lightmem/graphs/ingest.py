@@ -16,7 +16,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 from langchain_lightmem.pipeline import Pipeline
-from langchain_lightmem.types import Namespace
+from langchain_lightmem.types import Namespace, normalize_namespace
 
 
 class IngestState(TypedDict, total=False):
@@ -39,8 +39,9 @@ def build_ingest_graph(pipeline: Pipeline) -> CompiledStateGraph:
     """Compile the ingest graph over a pipeline's components."""
 
     def normalise(state: IngestState) -> IngestState:
-        accepted, duplicates = pipeline.accept(state["namespace"], state.get("messages") or [], state.get("thread_id"))
-        return {"accepted": accepted, "duplicates": duplicates}
+        namespace = normalize_namespace(state["namespace"])  # JSON input (LangGraph Platform) gives a list
+        accepted, duplicates = pipeline.accept(namespace, state.get("messages") or [], state.get("thread_id"))
+        return {"namespace": namespace, "accepted": accepted, "duplicates": duplicates}
 
     def compress(state: IngestState) -> IngestState:
         return {"compressed": pipeline.compress(state["namespace"])}

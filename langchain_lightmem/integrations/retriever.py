@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever, LangSmithRetrieverParams
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field, field_validator
 
-from langchain_lightmem.types import Namespace, SearchResult
+from langchain_lightmem.types import Namespace, NamespaceLike, SearchResult, normalize_namespace
 
 if TYPE_CHECKING:
     from langchain_lightmem.memory import LightMem
@@ -37,43 +37,66 @@ def result_to_document(hit: SearchResult) -> Document:
 
 
 class LightMemRetriever(BaseRetriever):
-    """Retrieve a namespace's memories as ``Document``s.
+    """Retrieve a namespace's memories as ``Document``s: the fact as content, provenance and times as metadata.
 
     Setup:
         .. code-block:: bash
 
-            pip install 'langchain-lightmem[all]'
+            pip install 'langchain-lightmem[all]'   # after: pip install torch==2.13.0 (CPU)
 
     Key init args:
         memory: the :class:`~langchain_lightmem.LightMem` to read.
-        namespace: whose memories (``("alice",)``).
-        k: how many documents (also accepted per call: ``retriever.invoke(q, k=3)``).
-        filters: a Chroma ``where`` on entry metadata, AND-ed under the namespace.
+        namespace: whose memories (``"alice"`` or ``("org", "alice")``).
+        k: how many documents (also per call: ``retriever.invoke(q, k=3)``).
+        filters: a Chroma ``where`` on entry metadata (``speaker``, ``thread_id``, ...); it narrows the namespace,
+            never widens it. Also per call, with ``time_range=(start, end)`` and ``include_history``.
 
     Instantiate:
         .. code-block:: python
 
             retriever = memory.as_retriever(namespace="alice", k=5)
+            # or: LightMemRetriever(memory=memory, namespace="alice", k=5)
 
-    Usage:
+    Add:
         .. code-block:: python
 
-            docs = retriever.invoke("Where does Alice live?")
+            memory.add([{"role": "user", "content": "I moved to Lisbon."}], namespace="alice")
+            memory.flush("alice")   # what is still buffered becomes memories now
+
+    Delete:
+        .. code-block:: python
+
+            memory.delete("alice", [doc.id for doc in retriever.invoke("Lisbon")])
+
+    Search:
+        .. code-block:: python
+
+            docs = retriever.invoke("Where does Alice live?", k=3)
             docs[0].metadata["source_ids"]  # the messages the memory came from
 
-    Use within a chain:
+    Async:
         .. code-block:: python
 
-            chain = {"context": retriever, "question": RunnablePassthrough()} | prompt | model
+            docs = await retriever.ainvoke("Where does Alice live?")
+
+    Use as retriever:
+        .. code-block:: python
+
+            chain = {"context": retriever | format_docs, "question": RunnablePassthrough()} | prompt | model
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     memory: Any
     namespace: Namespace
-    k: int = 10
+    k: int = Field(10, ge=1)
     filters: dict[str, Any] | None = None
     include_history: bool = False
+
+    @field_validator("namespace", mode="before")
+    @classmethod
+    def _namespace(cls, value: NamespaceLike) -> Namespace:
+        return normalize_namespace(value)
 
     def _search(self, query: str, **kwargs: Any) -> list[Document]:
         memory: LightMem = self.memory

@@ -10,7 +10,6 @@ batch is never dropped.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -20,12 +19,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
 from langchain_lightmem.config import ExtractionConfig
 from langchain_lightmem.errors import ExtractionError
+from langchain_lightmem.llm import InvalidOutputError, LLMCallError, StructuredCaller, model_name
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import MemoryEntry, Message, Namespace, entry_id, utcnow
 
@@ -90,25 +90,6 @@ def render_batch(messages: Sequence[Message], counted_roles: Collection[str]) ->
 
 
 # -- parsing -------------------------------------------------------------------------------------------------
-
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
-
-
-class InvalidOutputError(ValueError):
-    """The model answered, but not with facts we can use."""
-
-
-def parse_json_text(text: str) -> Any:
-    """The first JSON object or array in ``text`` (tolerates code fences and chatter around it)."""
-    cleaned = _FENCE.sub("", text.strip())
-    decoder = json.JSONDecoder()
-    for i, ch in enumerate(cleaned):
-        if ch in "{[":
-            try:
-                return decoder.raw_decode(cleaned[i:])[0]
-            except json.JSONDecodeError:
-                continue
-    raise InvalidOutputError(f"no JSON found in the model's answer: {text[:200]!r}")
 
 
 def _as_int_list(value: Any) -> list[int]:
@@ -246,28 +227,6 @@ class ExtractiveExtractor:
         return ExtractionOutcome(entries=entries, method=self.method)
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Errors worth waiting for: rate limits, timeouts, connection drops, 5xx."""
-    if isinstance(exc, TimeoutError | ConnectionError):
-        return True
-    name = type(exc).__name__
-    if any(
-        s in name
-        for s in ("RateLimit", "Timeout", "APIConnection", "ServiceUnavailable", "InternalServer", "Overloaded")
-    ):
-        return True
-    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
-    return status in (408, 409, 429, 500, 502, 503, 504)
-
-
-def model_name(model: BaseChatModel) -> str:
-    for attr in ("model_name", "model", "model_id"):
-        value = getattr(model, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return type(model).__name__
-
-
 class LLMExtractor:
     """Extracts facts with any LangChain chat model; see the module docstring for the protocol.
 
@@ -287,56 +246,8 @@ class LLMExtractor:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.model = model
-        self.config = config
-        self.counter = counter
-        self.sleep = sleep
         self.model_name = model_name(model)
-        self._working_method: str | None = None  # remembered across batches: no probing cost after the first
-
-    def _methods(self) -> list[str]:
-        methods: list[str] = list(self.config.methods)
-        if self._working_method in methods:
-            methods.remove(self._working_method)
-            methods.insert(0, self._working_method)
-        if type(self.model).with_structured_output is BaseChatModel.with_structured_output:
-            # The base implementation only does tool calling; asking it for JSON mode would repeat that.
-            methods = [m for m in methods if m != "json_mode"] or ["prompt"]
-        return methods
-
-    def _call(
-        self, method: str, prompt: list[BaseMessage], config: RunnableConfig | None
-    ) -> tuple[Any, AIMessage | None]:
-        """One model call; returns (payload to coerce, raw message for usage)."""
-        if method == "prompt":
-            answer = self.model.invoke(prompt, config=config)
-            text = answer.content if isinstance(answer.content, str) else json.dumps(answer.content)
-            return parse_json_text(text), answer if isinstance(answer, AIMessage) else None
-        structured = self.model.with_structured_output(MemoryFacts, method=method, include_raw=True)
-        result = structured.invoke(prompt, config=config)
-        raw = result.get("raw") if isinstance(result, dict) else None
-        parsed = result.get("parsed") if isinstance(result, dict) else result
-        if parsed is not None:
-            return parsed, raw
-        if isinstance(raw, AIMessage):  # the strict parser failed; try our lenient reading of the same answer
-            if raw.tool_calls:
-                return raw.tool_calls[0].get("args", {}), raw
-            if isinstance(raw.content, str) and raw.content.strip():
-                return parse_json_text(raw.content), raw
-        raise InvalidOutputError(
-            f"no structured output ({result.get('parsing_error') if isinstance(result, dict) else ''})"
-        )
-
-    def _usage(self, prompt: list[BaseMessage], raw: AIMessage | None) -> tuple[int, int]:
-        usage = getattr(raw, "usage_metadata", None) if raw is not None else None
-        if usage and usage.get("input_tokens"):
-            return int(usage["input_tokens"]), int(usage.get("output_tokens", 0))
-        in_tokens = sum(self.counter.count(str(m.content)) for m in prompt)
-        out_tokens = 0
-        if raw is not None:
-            out_tokens = self.counter.count(raw.content if isinstance(raw.content, str) else json.dumps(raw.content))
-            for call in raw.tool_calls:
-                out_tokens += self.counter.count(json.dumps(call.get("args", {})))
-        return in_tokens, out_tokens
+        self._caller = StructuredCaller(model, MemoryFacts, config, counter, sleep=sleep)
 
     def extract(
         self,
@@ -353,62 +264,33 @@ class LLMExtractor:
             ExtractionError: every attempt failed; ``outcome`` on the exception carries the calls spent.
         """
         excerpt, numbering = render_batch(messages, counted_roles)
-        outcome = ExtractionOutcome(entries=[], method="llm")
         if not numbering:
-            return outcome  # only context lines: nothing may be cited, so nothing to ask
+            return ExtractionOutcome(entries=[], method="llm")  # only context lines: nothing may be cited
         prompt: list[BaseMessage] = [SystemMessage(SYSTEM_PROMPT), HumanMessage(excerpt)]
-        methods = self._methods()
-        unsupported: set[str] = set()
-        method_index = 0
-        backoff = self.config.backoff_seconds
-        started = time.perf_counter()
-        while outcome.calls < self.config.max_attempts and len(unsupported) < len(methods):
-            method = methods[method_index % len(methods)]
-            if method in unsupported:
-                method_index += 1
-                continue
-            raw: AIMessage | None = None
-            try:
-                outcome.calls += 1
-                payload, raw = self._call(method, prompt, config)
-                facts = self._validate(coerce_facts(payload), numbering)
-            except NotImplementedError as exc:  # the model cannot do this method: no call was made
-                outcome.calls -= 1
-                outcome.errors.append(f"{method}: {exc}")
-                unsupported.add(method)
-                method_index += 1
-                continue
-            except InvalidOutputError as exc:
-                outcome.errors.append(f"{method}: {exc}")
-                method_index += 1
-                self._add_usage(outcome, prompt, raw)
-                continue
-            except Exception as exc:
-                outcome.errors.append(f"{method}: {type(exc).__name__}: {exc}")
-                if is_transient(exc):
-                    self.sleep(min(backoff, self.config.max_backoff_seconds))
-                    backoff *= 2
-                else:
-                    method_index += 1  # e.g. HTTP 400 "response_format not supported": try the next method
-                continue
-            self._add_usage(outcome, prompt, raw)
-            self._working_method = method
-            outcome.method = method
-            outcome.entries = self._entries(namespace, batch_id, facts)
-            outcome.seconds = time.perf_counter() - started
-            return outcome
-        outcome.seconds = time.perf_counter() - started
-        error = ExtractionError(
-            f"no usable answer from {self.model_name} for batch {batch_id} after {outcome.calls} call(s): "
-            + "; ".join(outcome.errors[-3:])
+        try:
+            facts, stats = self._caller.call(
+                prompt, lambda payload: self._validate(coerce_facts(payload), numbering), config
+            )
+        except LLMCallError as exc:
+            error = ExtractionError(f"batch {batch_id}: {exc}")
+            error.outcome = ExtractionOutcome(  # type: ignore[attr-defined]
+                entries=[],
+                calls=exc.stats.calls,
+                input_tokens=exc.stats.input_tokens,
+                output_tokens=exc.stats.output_tokens,
+                seconds=exc.stats.seconds,
+                errors=exc.stats.errors,
+            )
+            raise error from exc
+        return ExtractionOutcome(
+            entries=self._entries(namespace, batch_id, facts),
+            calls=stats.calls,
+            input_tokens=stats.input_tokens,
+            output_tokens=stats.output_tokens,
+            seconds=stats.seconds,
+            method=stats.method,
+            errors=stats.errors,
         )
-        error.outcome = outcome  # type: ignore[attr-defined]
-        raise error
-
-    def _add_usage(self, outcome: ExtractionOutcome, prompt: list[BaseMessage], raw: AIMessage | None) -> None:
-        in_tokens, out_tokens = self._usage(prompt, raw)
-        outcome.input_tokens += in_tokens
-        outcome.output_tokens += out_tokens
 
     @staticmethod
     def _validate(

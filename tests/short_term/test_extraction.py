@@ -7,11 +7,11 @@ from langchain_core.messages import AIMessage
 
 from langchain_lightmem.config import ExtractionConfig
 from langchain_lightmem.errors import ExtractionError
+from langchain_lightmem.llm import parse_json_text
 from langchain_lightmem.short_term.extraction import (
     SYSTEM_PROMPT,
     LLMExtractor,
     coerce_facts,
-    parse_json_text,
     render_batch,
 )
 from langchain_lightmem.testing import ScriptedChatModel

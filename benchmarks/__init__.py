@@ -1,0 +1,1 @@
+"""Benchmarks for langchain-lightmem (not shipped in the wheel): ``python -m benchmarks --help``."""

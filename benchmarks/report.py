@@ -1,0 +1,331 @@
+"""Turning a result document into files: ``results.json``, ``results.md`` (tables) and PNG plots.
+
+Example:
+    .. code-block:: python
+
+        from benchmarks.report import write_report
+
+        paths = write_report(doc, "benchmarks/results/locomo-dev8")
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.data import LOCOMO_CATEGORIES
+
+GOAL_CALLS_RATIO = 1 / 50
+GOAL_TOKENS_RATIO = 1 / 20
+GOAL_MINUTES = 30.0
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if value == 0:
+            return "0"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        if abs(value) >= 100:
+            return f"{value:.0f}"
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _ran(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in doc["systems"] if "skipped" not in s and "error" not in s]
+
+
+def _cost(s: dict[str, Any], phase: str, key: str) -> Any:
+    return s["cost"][phase][key]
+
+
+def category_label(dataset: str, category: str) -> str:
+    if dataset == "locomo":
+        return f"{category} {LOCOMO_CATEGORIES.get(category, '')}".strip()
+    return category
+
+
+def goals(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The issue's goals checked on this run: (goal, target, measured, verdict). Empty when they do not apply."""
+    by_name = {s["system"]: s for s in _ran(doc)}
+    rows: list[tuple[str, str, str, str]] = []
+    light, mem0 = by_name.get("lightmem_scripted"), by_name.get("mem0")
+    if light and mem0:
+        for label, key, target in (
+            ("construction calls, LightMem / mem0", "calls", GOAL_CALLS_RATIO),
+            ("construction input tokens, LightMem / mem0", "input_tokens", GOAL_TOKENS_RATIO),
+        ):
+            ours, theirs = _cost(light, "ingest", key), _cost(mem0, "ingest", key)
+            if theirs:
+                ratio = ours / theirs
+                verdict = "met" if ratio <= target else "not met"
+                rows.append((label, f"≤ 1/{round(1 / target)}", f"{ours:,} / {theirs:,} = 1/{1 / ratio:.1f}", verdict))
+    floors = [by_name[n]["retrieval"].get("recall@budget1000") for n in ("bm25", "dense") if n in by_name]
+    floors = [f for f in floors if f is not None]
+    if floors:
+        best = max(floors)
+        for name in ("lightmem_llm_free", "lightmem_scripted"):
+            if name in by_name:
+                ours = by_name[name]["retrieval"].get("recall@budget1000")
+                verdict = "met" if ours is not None and ours >= best else "not met"
+                rows.append(
+                    (
+                        f"{name} recall within 1,000 tokens",
+                        f"≥ best raw-turn baseline ({best:.3f})",
+                        _fmt(ours),
+                        verdict,
+                    )
+                )
+    timed = [s.get("wall_seconds", 0.0) for s in doc["systems"] if s["system"] != "lightmem_endpoint"]
+    if timed:
+        minutes = sum(timed) / 60
+        rows.append(
+            (
+                "run time, all systems but the endpoint",
+                f"< {GOAL_MINUTES:.0f} min",
+                f"{minutes:.1f} min",
+                "met" if minutes < GOAL_MINUTES else "not met",
+            )
+        )
+    return rows
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The result document as markdown tables (cost, retrieval, speed and footprint, categories, stages, goals)."""
+    sel = doc["selection"]
+    ran = _ran(doc)
+    dataset = doc["dataset"]
+    out = [
+        f"# {dataset}: {len(sel['conversations'])} conversation(s), {sel['turns']:,} turns, "
+        f"{sel['scorable_questions']:,} scored questions",
+        "",
+        f"Command: `{doc['command']}`" if doc.get("command") else "",
+        f"Machine: {doc['machine']['platform']}, {doc['machine']['cpus']} CPUs, {doc['machine']['memory_gb']} GB, "
+        f"Python {doc['machine']['python']}, torch threads {doc['machine']['torch_threads']}. "
+        f"Wall time {doc['wall_seconds'] / 60:.1f} min.",
+        "",
+        *[f"> {note}" for note in doc["notes"]],
+        "",
+        "## Cost per 1,000 ingested turns",
+        "",
+        _table(
+            [
+                "system",
+                "LLM",
+                "protocol",
+                "ingest calls",
+                "ingest input tok",
+                "ingest output tok (scripted)",
+                "consolidation calls",
+                "consolidation input tok",
+                "query calls",
+            ],
+            [
+                [
+                    s["system"],
+                    s["llm"],
+                    s.get("protocol") or "",
+                    _cost(s, "ingest", "calls_per_1k_turns"),
+                    _cost(s, "ingest", "input_tokens_per_1k_turns"),
+                    _cost(s, "ingest", "output_tokens_per_1k_turns"),
+                    _cost(s, "consolidation", "calls_per_1k_turns"),
+                    _cost(s, "consolidation", "input_tokens_per_1k_turns"),
+                    _cost(s, "query", "calls_per_1k_turns"),
+                ]
+                for s in ran
+            ],
+        ),
+        "",
+        "## Retrieval against evidence",
+        "",
+    ]
+    if dataset == "longmemeval":
+        metric_cols = ["any@5", "any@10", "all@10", "session_any@10", "session_all@10", "mrr"]
+    else:
+        metric_cols = ["recall@5", "recall@10", "all@10", "mrr"]
+    budget_cols = [f"recall@budget{b}" for b in doc["spec"]["budgets"]]
+    out.append(
+        _table(
+            [
+                "system",
+                *metric_cols,
+                *[f"recall ≤{b}" for b in doc["spec"]["budgets"]],
+                "all ≤1000",
+                "answer in ≤1000",
+                "hits in ≤1000",
+                "turns cited per hit",
+                "QA accuracy",
+            ],
+            [
+                [
+                    s["system"],
+                    *[s["retrieval"].get(c) for c in metric_cols],
+                    *[s["retrieval"].get(c) for c in budget_cols],
+                    s["retrieval"].get("all@budget1000"),
+                    s["retrieval"].get("answer@budget1000"),
+                    s["retrieval"].get("hits@budget1000"),
+                    s["retrieval"].get("sources_per_hit"),
+                    (s.get("qa") or {}).get("accuracy"),
+                ]
+                for s in ran
+            ],
+        )
+    )
+    categories = sorted({c for s in ran for c in s["by_category"]})
+    if categories:
+        counts = {c: max(int(s["by_category"].get(c, {}).get("n", 0)) for s in ran) for c in categories}
+        out += [
+            "",
+            "## Recall within 1,000 tokens, per category",
+            "",
+            _table(
+                ["system", *[f"{category_label(dataset, c)} (n={counts[c]})" for c in categories]],
+                [
+                    [s["system"], *[s["by_category"].get(c, {}).get("recall@budget1000") for c in categories]]
+                    for s in ran
+                ],
+            ),
+        ]
+    out += [
+        "",
+        "## Speed and footprint",
+        "",
+        _table(
+            [
+                "system",
+                "ingest turns/s",
+                "search p50 ms",
+                "search p95 ms",
+                "consolidation s",
+                "memories",
+                "memory tokens",
+                "disk MB",
+                "peak RSS MB",
+                "embedding cache hits / misses",
+            ],
+            [
+                [
+                    s["system"],
+                    s["speed"]["turns_per_second"],
+                    s["speed"]["search_ms"]["p50"],
+                    s["speed"]["search_ms"]["p95"],
+                    s["speed"]["consolidation"]["seconds"]
+                    if s["speed"]["consolidation"]["available"]
+                    else "not available",
+                    s["footprint"]["memories"],
+                    s["footprint"]["memory_tokens"],
+                    None if s["footprint"]["disk_bytes"] is None else s["footprint"]["disk_bytes"] / 2**20,
+                    s["footprint"]["peak_rss_mb"],
+                    f"{s['embedding_cache']['hits']:,} / {s['embedding_cache']['misses']:,}"
+                    if s.get("embedding_cache")
+                    else "off",
+                ]
+                for s in ran
+            ],
+        ),
+    ]
+    staged = [s for s in ran if s["speed"]["stages"]]
+    if staged:
+        out += [
+            "",
+            "## Ingestion stages (LightMem)",
+            "",
+            _table(
+                ["system", "stage", "seconds", "turns/s"],
+                [
+                    [s["system"], stage, row["seconds"], row["turns_per_second"]]
+                    for s in staged
+                    for stage, row in s["speed"]["stages"].items()
+                ],
+            ),
+        ]
+    goal_rows = goals(doc) if dataset == "locomo" else []
+    if goal_rows:
+        out += ["", "## Goals (issue 6)", "", _table(["goal", "target", "measured", "verdict"], goal_rows)]
+    others = [s for s in doc["systems"] if "skipped" in s or "error" in s]
+    if others:
+        out += ["", "## Not run", ""]
+        out += [f"- **{s['system']}**: {s.get('skipped') or 'error: ' + s['error']}" for s in others]
+    return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
+
+
+def plot(doc: dict[str, Any], folder: Path) -> list[Path]:
+    """``cost_vs_recall.png`` and ``recall_by_category.png`` (matplotlib, no display needed; none without it)."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("plots skipped: matplotlib is not installed (pip install -e '.[bench]')", file=sys.stderr)
+        return []
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ran = [s for s in _ran(doc) if s["retrieval"].get("recall@budget1000") is not None]
+    if not ran:
+        return []
+    paths = []
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    markers = "osD^v<>Pp*hX"
+    for i, s in enumerate(ran):
+        x = _cost(s, "ingest", "input_tokens_per_1k_turns") or 0.0
+        y = s["retrieval"]["recall@budget1000"]
+        ax.scatter([x], [y], s=50, marker=markers[i % len(markers)], label=s["system"])
+    ax.set_xscale("symlog", linthresh=10_000)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_xlabel("construction input tokens per 1,000 turns (scripted model; 0 = no LLM)")
+    ax.set_ylabel("evidence recall within 1,000 context tokens")
+    ax.set_title(f"{doc['dataset']}: cost vs recall")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(folder / "cost_vs_recall.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    categories = sorted({c for s in ran for c in s["by_category"]})
+    fig, ax = plt.subplots(figsize=(max(7, 1.2 * len(categories) * len(ran) / 3), 4.5))
+    width = 0.8 / len(ran)
+    for i, s in enumerate(ran):
+        values = [s["by_category"].get(c, {}).get("recall@budget1000") or 0.0 for c in categories]
+        ax.bar([j + i * width for j in range(len(categories))], values, width, label=s["system"])
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(categories))])
+    ax.set_xticklabels([category_label(doc["dataset"], c) for c in categories], fontsize=8)
+    ax.set_ylabel("evidence recall within 1,000 context tokens")
+    ax.set_title(f"{doc['dataset']}: recall per category")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    paths.append(folder / "recall_by_category.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def write_report(doc: dict[str, Any], folder: str | Path, *, plots: bool = True) -> list[Path]:
+    """Write ``results.json``, ``results.md`` and (with ``plots``) the PNGs into ``folder``; returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "results.json", folder / "results.md"]
+    paths[0].write_text(json.dumps(doc, indent=1, default=str))
+    paths[1].write_text(markdown(doc))
+    if plots:
+        paths += plot(doc, folder)
+    return paths
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """A result document written by :func:`write_report` (``results.json`` or its folder)."""
+    path = Path(path)
+    return dict(json.loads((path / "results.json" if path.is_dir() else path).read_text()))

@@ -1,0 +1,450 @@
+"""Running systems over a data set: ingest, consolidate, query, score; one result document per run.
+
+Each system runs in its own process by default (``isolate``), so its peak RSS is its own and no library state
+leaks from one system into the next. Within a system, every conversation gets a fresh working folder (deleted
+afterwards unless ``keep_work``). LLM calls and tokens are counted per phase by the system's own chat model.
+
+Example:
+    .. code-block:: python
+
+        from benchmarks.runner import RunSpec, run
+
+        doc = run(RunSpec(systems=["bm25", "lightmem_llm_free"], conversations=["conv-26"], questions=5))
+        doc["systems"][0]["retrieval"]["recall@budget1000"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from tqdm import tqdm
+
+from benchmarks.data import REPO_ROOT, Conversation, Dataset, Question, load_dataset, select
+from benchmarks.embeddings import DiskCachedEmbeddings
+from benchmarks.llm import Meter, build_chat_model, endpoint_configured
+from benchmarks.metrics import BUDGETS, KS, aggregate, by_category, latency_summary, per_thousand, score_question
+from benchmarks.systems import SYSTEMS, MemorySystem, RunContext, SystemOptions, SystemUnavailable
+from benchmarks.systems.base import Progress
+from langchain_lightmem.tokens import TokenCounter
+
+DEFAULT_RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
+DEFAULT_CACHE_DIR = REPO_ROOT / "benchmarks" / ".cache"
+OFFLINE_SYSTEMS = (
+    "full_text",
+    "bm25",
+    "dense",
+    "langgraph_store",
+    "lightmem_llm_free",
+    "lightmem_scripted",
+    "mem0",
+    "langmem",
+)
+PHASES = ("ingest", "consolidation", "query")
+SCRIPTED_NOTE = (
+    "LLM outputs are scripted (a deterministic ScriptedChatModel answering every caller in its schema): call "
+    "counts and input tokens are real measurements of each system's behaviour; output tokens, and the content of "
+    "LLM-made memories, are not."
+)
+_WARM_UP_QUERY = "What did they talk about?"
+
+
+@dataclass(slots=True)
+class RunSpec:
+    """Everything one run needs; picklable, so a worker process can receive it."""
+
+    systems: list[str] = field(default_factory=lambda: list(OFFLINE_SYSTEMS))
+    dataset: str = "locomo"
+    data_path: str | None = None
+    conversations: list[str] | None = None
+    limit: int | None = None
+    max_sessions: int | None = None
+    questions: int | None = None
+    categories: list[str] | None = None
+    depth: int = 100
+    ks: tuple[int, ...] = KS
+    budgets: tuple[int, ...] = BUDGETS
+    cache_dir: str = str(DEFAULT_CACHE_DIR)
+    work_dir: str | None = None
+    embedding_cache: bool = True
+    isolate: bool = True
+    options: SystemOptions = field(default_factory=SystemOptions)
+    qa: bool = False
+    qa_budget: int = 2000
+    keep_work: bool = False
+    progress: bool = True
+    threads: int = 1
+
+
+def load_selection(spec: RunSpec) -> Dataset:
+    """The data set, narrowed as the spec says."""
+    data = load_dataset(spec.dataset, spec.data_path, categories=spec.categories)
+    return select(
+        data,
+        conversations=spec.conversations,
+        limit=spec.limit,
+        max_sessions=spec.max_sessions,
+        questions=spec.questions,
+    )
+
+
+def _rss_mb() -> float | None:
+    """Current resident memory of this process (Linux ``/proc``), in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _set_threads(threads: int) -> None:
+    """Torch threads for this process. One by default: on a small shared machine, two threads contending with
+    other processes made single-text MiniLM calls 5-6x slower than one (measured while writing the harness)."""
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _phase(meter: Meter | None, name: str) -> Any:
+    return meter.phase(name) if meter is not None else contextlib.nullcontext()
+
+
+def _cost(meter: Meter | None, turns: int) -> dict[str, dict[str, float | int | None]]:
+    usage = meter.usage() if meter is not None else {}
+    out: dict[str, dict[str, float | int | None]] = {}
+    for phase in PHASES:
+        row = usage.get(phase)
+        calls, tin, tout = (row.calls, row.input_tokens, row.output_tokens) if row else (0, 0, 0)
+        out[phase] = {
+            "calls": calls,
+            "input_tokens": tin,
+            "output_tokens": tout,
+            "calls_per_1k_turns": per_thousand(calls, turns),
+            "input_tokens_per_1k_turns": per_thousand(tin, turns),
+            "output_tokens_per_1k_turns": per_thousand(tout, turns),
+        }
+    return out
+
+
+def check_system(name: str) -> str | None:
+    """Why ``name`` cannot run here, or ``None`` when it can."""
+    cls = SYSTEMS[name]
+    try:
+        cls.check_available()
+    except SystemUnavailable as exc:
+        return str(exc)
+    if cls.llm == "endpoint" and not endpoint_configured():
+        return "no endpoint configured (set OPENAI_BASE_URL and/or OPENAI_API_KEY, and LIGHTMEM_MODEL)"
+    return None
+
+
+def _options_for(spec: RunSpec) -> SystemOptions:
+    options = SystemOptions(**asdict(spec.options))
+    if spec.dataset != "locomo" and options.mem0_protocol == "locomo":
+        options.mem0_protocol = "pair"  # the speaker-side protocol needs two people
+    return options
+
+
+def run_system(spec: RunSpec, name: str) -> dict[str, Any]:
+    """Run one system over the selection and return its result (``skipped`` / ``error`` when it did not run)."""
+    cls = SYSTEMS[name]
+    reason = check_system(name)
+    if reason:
+        return {"system": name, "summary": cls.summary, "llm": cls.llm, "skipped": reason}
+    try:
+        return _run_system(spec, cls)
+    except Exception as exc:  # one broken system must not sink the run: the report shows it
+        return {
+            "system": name,
+            "summary": cls.summary,
+            "llm": cls.llm,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=8),
+        }
+
+
+def _run_system(spec: RunSpec, cls: type[MemorySystem]) -> dict[str, Any]:
+    from langchain_lightmem.models import offline_environment
+
+    offline_environment()
+    _set_threads(spec.threads)
+    data = load_selection(spec)
+    run = _SystemRun(spec, cls)
+    bar_ingest = tqdm(total=data.turns, desc=f"{cls.name} ingest", unit="turn", disable=not spec.progress)
+    bar_query = tqdm(total=len(data.questions), desc=f"{cls.name} query", unit="q", disable=not spec.progress)
+    with bar_ingest, bar_query:
+        for conv in data.conversations:
+            run.conversation(conv, bar_ingest.update, bar_query.update)
+    return run.result()
+
+
+class _SystemRun:
+    """One system over the selected conversations: the work per conversation, and the running totals."""
+
+    def __init__(self, spec: RunSpec, cls: type[MemorySystem]) -> None:
+        from langchain_lightmem.models import load_embeddings
+
+        self.spec, self.cls = spec, cls
+        cache_dir = Path(spec.cache_dir)
+        self.embeddings: Any = None
+        if cls.needs_embeddings:
+            self.embeddings = load_embeddings()
+            if spec.embedding_cache:
+                self.embeddings = DiskCachedEmbeddings(self.embeddings, cache_dir / "embeddings")
+        model: BaseChatModel | None = None
+        self.meter: Meter | None = None
+        if cls.llm != "none":
+            model, self.meter = build_chat_model(cls.llm)
+        self.counter = TokenCounter()
+        self.ctx = RunContext(self.embeddings, model, self.counter, _options_for(spec), cache_dir)
+        self.qa: Any = None
+        if spec.qa and endpoint_configured():
+            from benchmarks.qa import QAEvaluator
+
+            self.qa = QAEvaluator(spec.dataset)
+        self.work_root = Path(spec.work_dir or tempfile.mkdtemp(prefix="lightmem-bench-")) / cls.name
+        self.baseline_rss = _rss_mb()
+        self.records: list[dict[str, Any]] = []
+        self.conversations: list[dict[str, Any]] = []
+        self.latencies: list[float] = []
+        self.stages: Counter[str] = Counter()
+        self.turns = 0
+        self.ingest_seconds = self.consolidation_seconds = 0.0
+        self.consolidation_available = False
+        self.memories = self.memory_tokens = 0
+        self.disk: int | None = 0
+        self.protocol = ""
+
+    def conversation(self, conv: Conversation, ingested: Progress, answered: Callable[[int], Any]) -> None:
+        """Build the system for ``conv`` in a fresh folder, ingest, consolidate, measure, ask every question."""
+        workdir = self.work_root / conv.id
+        shutil.rmtree(workdir, ignore_errors=True)
+        system = self.cls(self.ctx, conv, workdir)
+        self.protocol = system.protocol
+        try:
+            started = time.perf_counter()
+            with _phase(self.meter, "ingest"):
+                system.ingest(ingested)
+            seconds = time.perf_counter() - started
+            self.turns += len(conv.turns)
+            self.ingest_seconds += seconds
+            self.stages.update(system.stage_seconds())
+            started = time.perf_counter()
+            with _phase(self.meter, "consolidation"):
+                if system.consolidate():
+                    self.consolidation_available = True
+                    self.consolidation_seconds += time.perf_counter() - started
+            texts = system.memories()
+            self.memories += len(texts)
+            self.memory_tokens += sum(self.counter.count_many(texts))
+            size = system.disk_bytes()
+            self.disk = None if size is None or self.disk is None else self.disk + size
+            session_of = {t.id: t.session for t in conv.turns}
+            with _phase(self.meter, "query"):
+                system.search(_WARM_UP_QUERY, self.spec.depth)  # first-query costs (caches, lazy loads) excluded
+                for question in conv.questions:
+                    self.records.append(self._ask(system, question, session_of))
+                    answered(1)
+            self.conversations.append(
+                {"id": conv.id, "turns": len(conv.turns), "questions": len(conv.questions), "ingest_seconds": seconds}
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                system.close()
+            if not self.spec.keep_work:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+    def _ask(self, system: MemorySystem, question: Question, session_of: dict[str, str]) -> dict[str, Any]:
+        spec = self.spec
+        started = time.perf_counter()
+        hits = system.search(question.text, spec.depth)
+        self.latencies.append(time.perf_counter() - started)
+        record = score_question(
+            hits,
+            question.evidence,
+            token_counts=self.counter.count_many([h.text for h in hits]),
+            answer=question.answer,
+            evidence_sessions=question.evidence_sessions,
+            session_of=session_of,
+            ks=spec.ks,
+            budgets=spec.budgets,
+        )
+        record.update(id=question.id, category=question.category, scorable=question.scorable)
+        if self.qa is not None:
+            everything = getattr(system, "all_hits", None)
+            if callable(everything):  # full text: the whole conversation, in order
+                context = "\n".join(h.text for h in reversed(everything()))
+            else:
+                fit = score_question(
+                    hits,
+                    (),
+                    token_counts=self.counter.count_many([h.text for h in hits]),
+                    ks=(),
+                    budgets=(spec.qa_budget,),
+                )[f"hits@budget{spec.qa_budget}"]
+                context = "\n".join(h.text for h in hits[:fit])
+            verdict = self.qa.evaluate(question, context)
+            record.update(qa_correct=float(verdict.correct), qa_answer=verdict.answer)
+        return record
+
+    def result(self) -> dict[str, Any]:
+        cls, spec, turns = self.cls, self.spec, self.turns
+        scored = [r for r in self.records if r["scorable"]]
+        cache = self.embeddings if isinstance(self.embeddings, DiskCachedEmbeddings) else None
+        result: dict[str, Any] = {
+            "system": cls.name,
+            "summary": cls.summary,
+            "llm": cls.llm,
+            "protocol": self.protocol,
+            "conversations": self.conversations,
+            "turns": turns,
+            "questions": len(self.records),
+            "scored_questions": len(scored),
+            "cost": _cost(self.meter, turns),
+            "retrieval": aggregate(_metrics_only(r) for r in scored),
+            "by_category": by_category(_metrics_only(r) | {"category": r["category"]} for r in scored),
+            "speed": {
+                "ingest_seconds": self.ingest_seconds,
+                "turns_per_second": turns / self.ingest_seconds if self.ingest_seconds else None,
+                "stages": {
+                    stage: {"seconds": s, "turns_per_second": turns / s if s else None}
+                    for stage, s in sorted(self.stages.items())
+                },
+                "search_ms": latency_summary(self.latencies),
+                "consolidation": {
+                    "available": self.consolidation_available,
+                    "seconds": self.consolidation_seconds if self.consolidation_available else None,
+                },
+            },
+            "footprint": {
+                "memories": self.memories,
+                "memory_tokens": self.memory_tokens,
+                "disk_bytes": self.disk,
+                "baseline_rss_mb": self.baseline_rss,
+                "peak_rss_mb": _peak_rss_mb(),
+                "rss_scope": "process of this system" if spec.isolate else "whole harness process (not isolated)",
+            },
+            "embedding_cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
+            "qa": {"accuracy": aggregate(self.records).get("qa_correct"), **self.qa.usage()} if self.qa else None,
+            "records": self.records,
+        }
+        if cache:
+            cache.close()
+        return result
+
+
+def _metrics_only(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in ("id", "category", "scorable", "qa_answer")}
+
+
+def _worker(spec: RunSpec, name: str, out: str) -> None:
+    Path(out).write_text(json.dumps(run_system(spec, name)))
+
+
+def _run_isolated(spec: RunSpec, name: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="lightmem-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        process = multiprocessing.get_context("spawn").Process(target=_worker, args=(spec, name, str(out)))
+        process.start()
+        process.join()
+        if out.exists():
+            return dict(json.loads(out.read_text()))
+        cls = SYSTEMS[name]
+        return {
+            "system": name,
+            "summary": cls.summary,
+            "llm": cls.llm,
+            "error": f"worker process exited with code {process.exitcode} before writing a result",
+        }
+
+
+def machine(threads: int) -> dict[str, Any]:
+    """What the numbers were measured on."""
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "torch_threads": threads,
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+    }
+
+
+def run(spec: RunSpec, *, command: str = "") -> dict[str, Any]:
+    """Run every system of ``spec`` (each in its own process when ``isolate``) and return the result document.
+
+    Raises:
+        DataNotFoundError: the data file is missing.
+        ValueError: an unknown system or conversation.
+    """
+    unknown = [s for s in spec.systems if s not in SYSTEMS]
+    if unknown:
+        raise ValueError(f"unknown system(s) {', '.join(unknown)}; known: {', '.join(SYSTEMS)}")
+    data = load_selection(spec)  # fail early on missing data or bad ids
+    if not spec.isolate:
+        _set_threads(spec.threads)
+    started = time.perf_counter()
+    work_dir = spec.work_dir or tempfile.mkdtemp(prefix="lightmem-bench-")
+    spec_run = replace(spec, work_dir=work_dir)
+    results = []
+    try:
+        for name in spec.systems:
+            system_started = time.perf_counter()
+            result = _run_isolated(spec_run, name) if spec.isolate else run_system(spec_run, name)
+            result["wall_seconds"] = time.perf_counter() - system_started
+            results.append(result)
+            status = result.get("skipped") or result.get("error") or f"done in {result['wall_seconds']:.0f} s"
+            print(f"[benchmarks] {name}: {status}", file=sys.stderr, flush=True)
+    finally:
+        if spec.work_dir is None and not spec.keep_work:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    notes = [SCRIPTED_NOTE]
+    if spec.embedding_cache:
+        notes.append(
+            "Embeddings came from the on-disk cache where present (see embedding_cache hits): ingestion speeds of "
+            "systems with cache hits are warm-cache speeds. Run with --no-embedding-cache for cold speeds."
+        )
+    if spec.qa and not endpoint_configured():
+        notes.append("QA accuracy was requested but no endpoint is configured: skipped.")
+    return {
+        "dataset": spec.dataset,
+        "data_path": str(data.path),
+        "command": command,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "wall_seconds": time.perf_counter() - started,
+        "machine": machine(spec.threads),
+        "spec": asdict(spec),
+        "selection": {
+            "conversations": [c.id for c in data.conversations],
+            "turns": data.turns,
+            "sessions": sum(len(c.sessions) for c in data.conversations),
+            "questions": len(data.questions),
+            "scorable_questions": sum(q.scorable for q in data.questions),
+            "evidence_fixed": data.evidence_fixed,
+            "evidence_dropped": data.evidence_dropped,
+        },
+        "notes": notes,
+        "systems": results,
+    }

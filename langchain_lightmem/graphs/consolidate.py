@@ -1,0 +1,226 @@
+"""The sleep-time consolidation as its own LangGraph graph, run offline (cron, LangGraph Platform cron, CLI).
+
+    prepare -> decide (one Send per batch of targets, in parallel) -> apply
+
+``prepare`` takes the namespace's lease, re-applies decisions a killed run saved but did not apply, and plans
+targets from the entries written since the last run. Each ``decide`` saves its decisions in the journal before
+anything changes. ``apply`` changes the store, then removes the processed entries from the queue and releases the
+lease. A second run with nothing new makes no call and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, TypedDict
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Send
+
+from langchain_lightmem.accounting import UsageLedger
+from langchain_lightmem.config import ConsolidationConfig
+from langchain_lightmem.journal import Journal
+from langchain_lightmem.llm import LLMCallError
+from langchain_lightmem.long_term.consolidation import (
+    Decision,
+    LLMDecider,
+    Target,
+    apply_decisions,
+    duplicate_decisions,
+    plan_targets,
+)
+from langchain_lightmem.long_term.store import ChromaMemoryStore
+from langchain_lightmem.types import Namespace, namespace_key, normalize_namespace
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class ConsolidationReport:
+    """What one run did for one namespace. ``seconds`` is the run's wall time: planning (the queue-build
+    vector searches), deciding (parallel chat-model calls) and applying."""
+
+    namespace: Namespace
+    new_entries: int = 0
+    targets: int = 0
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    updated: int = 0
+    superseded: int = 0
+    kept: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    plan_seconds: float = 0.0
+    apply_seconds: float = 0.0
+    busy: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["namespace"] = list(self.namespace)
+        return out
+
+
+class ConsolidationState(TypedDict, total=False):
+    """Input: ``namespace``. The rest is the run's work in progress."""
+
+    namespace: Namespace
+    started: float
+    busy: bool
+    queued: list[str]
+    batches: list[list[Target]]
+    batch: list[Target]
+    decisions: Annotated[list[Decision], operator.add]
+    failed: Annotated[list[str], operator.add]
+    report: ConsolidationReport
+
+
+def build_consolidation_graph(
+    *,
+    journal: Journal,
+    store: ChromaMemoryStore,
+    config: ConsolidationConfig,
+    decider: LLMDecider | None,
+    ledger: UsageLedger,
+    owner: str,
+) -> CompiledStateGraph:
+    """Compile the consolidation graph over the journal and store of a LightMem instance."""
+
+    def lease_name(namespace: Namespace) -> str:
+        return f"consolidate:{namespace_key(namespace)}"
+
+    def prepare(state: ConsolidationState) -> ConsolidationState:
+        namespace = state["namespace"]
+        started = time.perf_counter()
+        if not journal.acquire_lease(lease_name(namespace), owner, config.lease_seconds):
+            return {"busy": True, "started": started, "batches": []}
+        leftovers = journal.unapplied_decisions(namespace)  # a killed run decided but did not apply these
+        if leftovers:
+            saved = [Decision(t, a, tuple(n), x) for t, a, n, x in leftovers]  # type: ignore[arg-type]
+            apply_decisions(store, namespace, saved, model=decider.model_name if decider else None)
+            journal.mark_decisions_applied(namespace, [d.target_id for d in saved])
+        queued = [entry_id for entry_id, _ in journal.consolidation_queue(namespace)]
+        targets = plan_targets(store, namespace, queued, config) if queued else []
+        # A run killed after deciding re-plans the same targets: skip those already decided on the same entries.
+        decided = journal.decided(namespace, [t.entry.id for t in targets])
+        targets = [t for t in targets if sorted(decided.get(t.entry.id, [])) != sorted(e.id for e, _ in t.newer)]
+        update: ConsolidationState = {"busy": False, "started": started, "queued": queued}
+        if decider is None:
+            decisions = duplicate_decisions(targets, config.duplicate_threshold)
+            journal.save_decisions(namespace, [(d.target_id, d.action, d.newer_ids, d.text) for d in decisions])
+            update.update({"batches": [], "decisions": decisions})
+        else:
+            size = config.batch_size
+            update["batches"] = [targets[i : i + size] for i in range(0, len(targets), size)]
+        update["report"] = ConsolidationReport(
+            namespace, new_entries=len(queued), targets=len(targets), plan_seconds=time.perf_counter() - started
+        )
+        return update
+
+    def fan_out(state: ConsolidationState) -> list[Send] | str:
+        if state.get("busy"):
+            return "finish"
+        batches = state.get("batches") or []
+        if not batches:
+            return "apply"
+        return [Send("decide", {"namespace": state["namespace"], "batch": batch}) for batch in batches]
+
+    def decide(state: ConsolidationState, config: RunnableConfig) -> ConsolidationState:
+        assert decider is not None
+        namespace, batch = state["namespace"], state["batch"]
+        try:
+            decisions, stats = decider.decide(batch, config)
+        except LLMCallError as exc:
+            logger.warning("consolidation of %s: %s; those targets stay queued for the next run", namespace, exc)
+            stats, decisions = exc.stats, []
+        ledger.record(
+            namespace,
+            "consolidate",
+            calls=stats.calls,
+            input_tokens=stats.input_tokens,
+            output_tokens=stats.output_tokens,
+            items=len(decisions),
+        )
+        journal.save_decisions(namespace, [(d.target_id, d.action, d.newer_ids, d.text) for d in decisions])
+        failed = [] if decisions else [t.entry.id for t in batch]
+        return {"decisions": decisions, "failed": failed}
+
+    def apply(state: ConsolidationState) -> ConsolidationState:
+        namespace = state["namespace"]
+        started = time.perf_counter()
+        decisions = state.get("decisions") or []
+        counts = apply_decisions(store, namespace, decisions, model=decider.model_name if decider else None)
+        journal.mark_decisions_applied(namespace, [d.target_id for d in decisions])
+        # Entries that fed a failed decision stay queued; everything else of this run is done.
+        failed = set(state.get("failed") or [])
+        blocked = {
+            e.id for batch in state.get("batches") or [] for t in batch if t.entry.id in failed for e, _ in t.newer
+        }
+        journal.dequeue(namespace, [e for e in state.get("queued") or [] if e not in blocked])
+        report = state["report"]
+        report.updated, report.superseded, report.kept = counts.updated, counts.superseded, counts.kept
+        report.failed = len(failed)
+        report.apply_seconds = time.perf_counter() - started
+        return {"report": report}
+
+    def finish(state: ConsolidationState) -> ConsolidationState:
+        namespace = state["namespace"]
+        report = state.get("report") or ConsolidationReport(namespace)
+        report.busy = bool(state.get("busy"))
+        elapsed = time.perf_counter() - state.get("started", time.perf_counter())
+        if not report.busy:
+            ledger.record(namespace, "consolidate", seconds=elapsed)  # wall time: decisions run in parallel
+            rows = ledger.drain(namespace)
+            run = rows.get((namespace, "consolidate"))
+            if run is not None:
+                report.calls, report.input_tokens, report.output_tokens = run.calls, run.input_tokens, run.output_tokens
+            if rows:
+                journal.add_usage(namespace, rows.values())
+            journal.release_lease(lease_name(namespace), owner)
+        report.seconds = elapsed
+        return {"report": report}
+
+    graph = StateGraph(ConsolidationState)
+    graph.add_node("prepare", prepare)
+    graph.add_node("decide", decide)
+    graph.add_node("apply", apply)
+    graph.add_node("finish", finish)
+    graph.add_edge(START, "prepare")
+    graph.add_conditional_edges("prepare", fan_out, ["decide", "apply", "finish"])
+    graph.add_edge("decide", "apply")
+    graph.add_edge("apply", "finish")
+    graph.add_edge("finish", END)
+    return graph.compile(name="lightmem_consolidate")
+
+
+class ConsolidateAllState(TypedDict, total=False):
+    """Input: ``namespace`` (one, as a list of components) or nothing for every namespace with work."""
+
+    namespace: Namespace | list[str] | None
+    reports: Annotated[list[ConsolidationReport], operator.add]
+
+
+def build_consolidate_all_graph(
+    per_namespace: CompiledStateGraph, list_namespaces: Callable[[], Sequence[Namespace]]
+) -> CompiledStateGraph:
+    """The graph to schedule: one namespace, or fan out over every namespace with new entries (``Send`` each)."""
+
+    def select(state: ConsolidateAllState) -> list[Send]:
+        chosen = state.get("namespace")
+        namespaces = [normalize_namespace(chosen)] if chosen else list(list_namespaces())
+        return [Send("consolidate_namespace", {"namespace": ns}) for ns in namespaces]
+
+    def consolidate_namespace(state: ConsolidationState, config: RunnableConfig) -> ConsolidateAllState:
+        out = per_namespace.invoke({"namespace": state["namespace"]}, config=config)
+        return {"reports": [out["report"]]}
+
+    graph = StateGraph(ConsolidateAllState)
+    graph.add_node("consolidate_namespace", consolidate_namespace)
+    graph.add_conditional_edges(START, select, ["consolidate_namespace"])
+    graph.add_edge("consolidate_namespace", END)
+    return graph.compile(name="lightmem_consolidation")

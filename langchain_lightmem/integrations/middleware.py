@@ -1,0 +1,411 @@
+"""Agent middleware: memories in before each model call, finished turns out to the pipeline in the background.
+
+``LightMemMiddleware`` plugs into ``langchain.agents.create_agent``:
+
+* ``wrap_model_call``: searches the memories relevant to the latest user message and adds them to the system
+  message, within a token budget. They are not written into the conversation state, so checkpoints do not grow.
+* ``after_agent``: hands the turn's new messages to a :class:`BackgroundIngestor`, which runs ``LightMem.add`` on
+  a worker thread, so the reply never waits for compression, segmentation or extraction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired
+
+try:
+    from langchain.agents.middleware.types import (
+        AgentMiddleware,
+        AgentState,
+        ModelRequest,
+        ModelResponse,
+        PrivateStateAttr,
+    )
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    from langchain_lightmem.errors import MissingDependencyError
+
+    raise MissingDependencyError("langchain", "agents", "LightMemMiddleware (for create_agent)") from exc
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from langchain_lightmem.integrations.namespaces import NamespaceTemplate, current_config
+from langchain_lightmem.tokens import TokenCounter
+from langchain_lightmem.types import Namespace, SearchResult, normalize_namespace
+
+if TYPE_CHECKING:
+    from langgraph.runtime import Runtime
+
+    from langchain_lightmem.memory import LightMem
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HEADER = "Long-term memories about the user, most relevant first (dates are when it happened):"
+_ROLE_OF_TYPE = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
+
+
+def format_memories(
+    hits: Sequence[SearchResult], counter: TokenCounter, *, max_tokens: int, header: str = DEFAULT_HEADER
+) -> str:
+    """The prompt block for retrieved memories: a header and one ``- <date> (<day>) <fact>`` line per memory, best
+    first, cut to ``max_tokens`` (whole lines only). Empty string when nothing fits."""
+    lines: list[str] = []
+    used = counter.count(header)
+    for hit in hits:
+        line = f"- {hit.render()}"
+        cost = counter.count(line) + 1
+        if used + cost > max_tokens:
+            break
+        lines.append(line)
+        used += cost
+    return "\n".join([header, *lines]) if lines else ""
+
+
+def latest_user_text(messages: Sequence[BaseMessage]) -> BaseMessage | None:
+    """The most recent human message with text, or ``None``."""
+    for message in reversed(messages):
+        if isinstance(message, HumanMessage) and message.text.strip():
+            return message
+    return None
+
+
+@dataclass(slots=True)
+class _Turn:
+    namespace: Namespace
+    thread_id: str | None
+    messages: list[BaseMessage]
+
+
+def _work(memory: LightMem, turns: queue.Queue[_Turn | None], errors: collections.deque[BaseException]) -> None:
+    while True:
+        turn = turns.get()
+        try:
+            if turn is None:
+                return
+            memory.add(turn.messages, namespace=turn.namespace, thread_id=turn.thread_id)
+        except Exception as exc:  # the agent already replied; keep the worker alive and the error inspectable
+            logger.exception("LightMem could not ingest a turn of %s", turn.namespace if turn else None)
+            errors.append(exc)
+        finally:
+            turns.task_done()
+
+
+def _shutdown(turns: queue.Queue[_Turn | None], worker: threading.Thread, timeout: float) -> None:
+    turns.put(None)
+    worker.join(timeout)
+
+
+class BackgroundIngestor:
+    """Runs ``LightMem.add`` for submitted turns on one worker thread, in submission order.
+
+    The queue is bounded (``max_pending`` turns): when it is full, :meth:`submit` waits, so a slow pipeline slows
+    producers down instead of growing memory without limit. Turns still queued are added when the ingestor is
+    closed, garbage-collected or when the interpreter exits normally; a killed process loses the turns that were
+    queued but not yet added (what ``add`` accepted is durable).
+
+    Example:
+        .. code-block:: python
+
+            ingestor = BackgroundIngestor(memory)
+            ingestor.submit([HumanMessage("I moved to Lisbon")], namespace="alice", thread_id="t1")
+            ingestor.join()    # wait until everything submitted is in the journal
+            ingestor.close()
+    """
+
+    def __init__(self, memory: LightMem, *, max_pending: int = 256, shutdown_timeout: float = 60.0) -> None:
+        if max_pending < 1:
+            raise ValueError(f"max_pending must be >= 1, got {max_pending}")
+        self.memory = memory
+        self.errors: collections.deque[BaseException] = collections.deque(maxlen=100)
+        self._turns: queue.Queue[_Turn | None] = queue.Queue(maxsize=max_pending)
+        self._shutdown_timeout = shutdown_timeout
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._closed = False
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this BackgroundIngestor is closed; create a new one")
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=_work, args=(self.memory, self._turns, self.errors), name="lightmem-ingest", daemon=True
+                )
+                self._worker.start()
+                # Drains the queue on close, garbage collection or normal interpreter exit.
+                self._finalizer = weakref.finalize(self, _shutdown, self._turns, self._worker, self._shutdown_timeout)
+
+    def submit(
+        self, messages: Sequence[BaseMessage], *, namespace: Namespace | str, thread_id: str | None = None
+    ) -> None:
+        """Queue a turn (waits while the queue is full)."""
+        if not messages:
+            return
+        self._start()
+        self._turns.put(_Turn(normalize_namespace(namespace), thread_id, list(messages)))
+
+    async def asubmit(
+        self, messages: Sequence[BaseMessage], *, namespace: Namespace | str, thread_id: str | None = None
+    ) -> None:
+        """Queue a turn without blocking the event loop (waits in a thread while the queue is full)."""
+        if not messages:
+            return
+        self._start()
+        turn = _Turn(normalize_namespace(namespace), thread_id, list(messages))
+        try:
+            self._turns.put_nowait(turn)
+        except queue.Full:
+            await asyncio.to_thread(self._turns.put, turn)
+
+    @property
+    def pending(self) -> int:
+        """Turns submitted but not yet added."""
+        return self._turns.unfinished_tasks
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted turn has been added. Returns False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._turns.all_tasks_done:
+            while self._turns.unfinished_tasks:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._turns.all_tasks_done.wait(remaining)
+        return True
+
+    async def ajoin(self, timeout: float | None = None) -> bool:
+        """Async :meth:`join`."""
+        return await asyncio.to_thread(self.join, timeout)
+
+    def close(self) -> None:
+        """Add what is still queued, then stop the worker. Idempotent."""
+        with self._lock:
+            self._closed = True
+            finalizer = self._finalizer
+        if finalizer is not None:
+            finalizer()
+
+
+class LightMemState(AgentState[Any]):
+    """Agent state with the id of the last message handed to LightMem (private to the middleware)."""
+
+    lightmem_last_id: NotRequired[Annotated[str | None, PrivateStateAttr]]
+
+
+class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
+    """Long-term memory for ``create_agent``: relevant memories in each model call, every finished turn remembered.
+
+    Before a model call, the memories of the user's namespace closest to the latest user message are appended to
+    the system message (at most ``k``, within ``max_tokens``; searched once per user message, not once per tool
+    round). After the agent finishes, the turn's new messages go to the pipeline in the background
+    (:class:`BackgroundIngestor`): the reply does not wait, and each message is handed over once even when the
+    thread's state is checkpointed and replayed.
+
+    The namespace is a template filled per run from ``context=`` or ``config["configurable"]``
+    (:class:`~langchain_lightmem.integrations.NamespaceTemplate`).
+
+    Setup:
+        .. code-block:: bash
+
+            pip install 'langchain-lightmem[all]' langchain
+
+    Key init args:
+        memory: the :class:`~langchain_lightmem.LightMem`.
+        namespace: ``("{user_id}",)`` (default) or any template.
+        k / max_tokens / min_score: how many memories, how many prompt tokens, and the lowest similarity kept.
+        roles: which messages of a turn are remembered (``("user", "assistant")``; add ``"tool"`` for tool output).
+        inject / ingest: switch either half off.
+        max_pending: bound of the background queue (turns).
+
+    Instantiate:
+        .. code-block:: python
+
+            from langchain.agents import create_agent
+
+            memory_middleware = LightMemMiddleware(memory)
+            agent = create_agent(model, tools=[...], middleware=[memory_middleware], checkpointer=InMemorySaver())
+
+    Use:
+        .. code-block:: python
+
+            agent.invoke({"messages": [("user", "I'm vegetarian")]},
+                         {"configurable": {"thread_id": "t1"}}, context={"user_id": "alice"})
+            memory_middleware.flush()     # wait for the background queue (tests, scripts, shutdown)
+
+    Async:
+        .. code-block:: python
+
+            await agent.ainvoke({"messages": [("user", "What should I cook?")]}, config, context={"user_id": "alice"})
+            await memory_middleware.aflush()
+    """
+
+    state_schema = LightMemState
+
+    def __init__(
+        self,
+        memory: LightMem,
+        *,
+        namespace: str | Sequence[str] | NamespaceTemplate = ("{user_id}",),
+        k: int = 5,
+        max_tokens: int = 512,
+        min_score: float | None = None,
+        roles: Sequence[str] = ("user", "assistant"),
+        inject: bool = True,
+        ingest: bool = True,
+        max_pending: int = 256,
+        header: str = DEFAULT_HEADER,
+    ) -> None:
+        super().__init__()
+        unknown = set(roles) - set(_ROLE_OF_TYPE.values())
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)}; use user, assistant, system or tool")
+        if k < 1 or max_tokens < 1:
+            raise ValueError("k and max_tokens must be >= 1")
+        self.memory = memory
+        self.namespace = NamespaceTemplate(namespace)
+        self.k = k
+        self.max_tokens = max_tokens
+        self.min_score = min_score
+        self.roles = frozenset(roles)
+        self.inject = inject
+        self.ingest = ingest
+        self.header = header
+        self.tools = []
+        self.ingestor = BackgroundIngestor(memory, max_pending=max_pending)
+        self._counter = memory.pipeline.counter
+        self._recent: collections.OrderedDict[tuple[Namespace, str], str] = collections.OrderedDict()
+        self._recent_lock = threading.Lock()
+
+    # -- memories into the model call -----------------------------------------------------------------------
+
+    def _namespace(self, runtime: Any) -> Namespace:
+        return normalize_namespace(self.namespace(getattr(runtime, "context", None), current_config()))
+
+    def _cached(self, key: tuple[Namespace, str]) -> str | None:
+        with self._recent_lock:
+            return self._recent.get(key)
+
+    def _remember_block(self, key: tuple[Namespace, str], block: str) -> str:
+        with self._recent_lock:
+            self._recent[key] = block
+            while len(self._recent) > 256:
+                self._recent.popitem(last=False)
+        return block
+
+    def _block(self, hits: list[SearchResult]) -> str:
+        if self.min_score is not None:
+            hits = [h for h in hits if h.score >= self.min_score]
+        return format_memories(hits, self._counter, max_tokens=self.max_tokens, header=self.header)
+
+    @staticmethod
+    def _cache_key(namespace: Namespace, message: BaseMessage) -> tuple[Namespace, str]:
+        return namespace, message.id or message.text
+
+    def _with_block(self, request: ModelRequest[Any], block: str) -> ModelRequest[Any]:
+        if not block:
+            return request
+        system = request.system_message
+        if system is None:
+            return request.override(system_message=SystemMessage(block))
+        if isinstance(system.content, str):
+            return request.override(system_message=SystemMessage(f"{system.content}\n\n{block}".strip()))
+        return request.override(system_message=SystemMessage([*system.content, {"type": "text", "text": block}]))
+
+    def wrap_model_call(
+        self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelResponse[Any]]
+    ) -> ModelResponse[Any]:
+        message = latest_user_text(request.messages) if self.inject else None
+        if message is None:
+            return handler(request)
+        namespace = self._namespace(request.runtime)
+        key = self._cache_key(namespace, message)
+        block = self._cached(key)
+        if block is None:
+            hits = self.memory.search(namespace, message.text, k=self.k)
+            block = self._remember_block(key, self._block(hits))
+        return handler(self._with_block(request, block))
+
+    async def awrap_model_call(
+        self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]]
+    ) -> ModelResponse[Any]:
+        message = latest_user_text(request.messages) if self.inject else None
+        if message is None:
+            return await handler(request)
+        namespace = self._namespace(request.runtime)
+        key = self._cache_key(namespace, message)
+        block = self._cached(key)
+        if block is None:
+            hits = await self.memory.asearch(namespace, message.text, k=self.k)
+            block = self._remember_block(key, self._block(hits))
+        return await handler(self._with_block(request, block))
+
+    # -- finished turns into the pipeline -------------------------------------------------------------------
+
+    def _new_messages(self, state: LightMemState) -> tuple[list[BaseMessage], str | None]:
+        messages: list[BaseMessage] = list(state.get("messages") or [])
+        last_id = state.get("lightmem_last_id")
+        start = 0
+        if last_id is not None:
+            ids = [m.id for m in messages]
+            # Not found (trimmed or summarised away): hand over everything; the journal skips what it has.
+            start = len(ids) - ids[::-1].index(last_id) if last_id in ids else 0
+        stamp = datetime.now(UTC).isoformat()
+        fresh = []
+        for message in messages[start:]:
+            role = _ROLE_OF_TYPE.get(message.type)
+            if role not in self.roles:
+                continue
+            if isinstance(message, AIMessage) and not message.text.strip() and "tool" not in self.roles:
+                continue  # a bare tool-call request
+            if not message.text.strip() and not getattr(message, "tool_calls", None):
+                continue
+            if "timestamp" not in message.additional_kwargs:
+                message = message.model_copy(
+                    update={"additional_kwargs": {**message.additional_kwargs, "timestamp": stamp}}
+                )
+            fresh.append(message)
+        return fresh, (messages[-1].id if messages else last_id)
+
+    @staticmethod
+    def _thread_id() -> str | None:
+        config = current_config() or {}
+        thread = (config.get("configurable") or {}).get("thread_id")
+        return str(thread) if thread is not None else None
+
+    def after_agent(self, state: LightMemState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        if not self.ingest:
+            return None
+        fresh, last_id = self._new_messages(state)
+        if fresh:
+            self.ingestor.submit(fresh, namespace=self._namespace(runtime), thread_id=self._thread_id())
+        return {"lightmem_last_id": last_id}
+
+    async def aafter_agent(self, state: LightMemState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        if not self.ingest:
+            return None
+        fresh, last_id = self._new_messages(state)
+        if fresh:
+            await self.ingestor.asubmit(fresh, namespace=self._namespace(runtime), thread_id=self._thread_id())
+        return {"lightmem_last_id": last_id}
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every finished turn handed over so far is in the journal. Returns False on timeout."""
+        return self.ingestor.join(timeout)
+
+    async def aflush(self, timeout: float | None = None) -> bool:
+        """Async :meth:`flush`."""
+        return await self.ingestor.ajoin(timeout)
+
+    def close(self) -> None:
+        """Add the queued turns and stop the background worker (call before closing the ``LightMem``)."""
+        self.ingestor.close()

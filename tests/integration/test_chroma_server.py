@@ -1,0 +1,72 @@
+"""Chroma in server mode: ingestion in one process, consolidation in another, the result read by a third."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.integration.servers import free_port, serve
+
+pytestmark = pytest.mark.integration
+
+INGEST = """
+import sys
+from datetime import datetime, timedelta, UTC
+from langchain_lightmem import LightMem, LightMemConfig
+
+memory = LightMem(LightMemConfig.from_env(embeddings={"backend": "static"}))
+t0 = datetime(2024, 5, 1, tzinfo=UTC)
+for day, text in enumerate(["My favourite food is ramen.", "I work as a nurse.", "My favourite food is ramen."]):
+    memory.add([{"id": f"m{day}", "role": "user", "speaker": "Maya", "content": text,
+                 "timestamp": (t0 + timedelta(days=30 * day)).isoformat()}], namespace="maya", thread_id=f"s{day}")
+    memory.flush("maya")
+print(len(memory.entries("maya")))
+"""
+
+READ = """
+import json
+from langchain_lightmem import LightMem, LightMemConfig
+
+memory = LightMem(LightMemConfig.from_env(embeddings={"backend": "static"}))
+print(json.dumps({"active": [e.text for e in memory.entries("maya")],
+                  "history": [[e.text, e.superseded_by] for e in memory.entries("maya", include_history=True)]}))
+"""
+
+
+def python(code: str, env: dict[str, str]) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=180, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def test_ingest_and_consolidate_in_separate_processes_over_a_chroma_server(tmp_path: Path):
+    chroma = shutil.which("chroma", path=os.path.dirname(sys.executable))
+    assert chroma, "the chroma CLI ships with the chromadb package"
+    port = free_port()
+    server = [chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)]
+    env = {**os.environ, "LIGHTMEM_DATA_DIR": str(tmp_path / "data"), "LIGHTMEM_CHROMA_URL": f"http://127.0.0.1:{port}"}
+    with serve(server, f"http://127.0.0.1:{port}/api/v2/heartbeat"):
+        assert python(INGEST, env) == "3"
+        cli = subprocess.run(
+            [sys.executable, "-m", "langchain_lightmem.cli", "--embeddings", "static", "consolidate", "--all"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=180,
+            check=False,
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert "maya: 3 new entries" in cli.stdout and "1 superseded" in cli.stdout
+        state = json.loads(python(READ, env))
+    assert sorted(state["active"]) == ["Maya: I work as a nurse.", "Maya: My favourite food is ramen."]
+    assert len(state["history"]) == 3 and sum(1 for _, by in state["history"] if by) == 1
+    assert not (tmp_path / "data" / "chroma").exists()  # nothing went to an embedded Chroma

@@ -1,0 +1,232 @@
+"""Sleep-time consolidation with planted histories (scripted decisions, real on-disk Chroma and journal)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+from langchain_core.messages import BaseMessage
+
+from langchain_lightmem.long_term.consolidation import DECISION_PROMPT
+from langchain_lightmem.models import CachedEmbeddings
+from langchain_lightmem.testing import ScriptedChatModel, extraction_responder
+
+TOPICS = {"home": ("live", "moved", "flat"), "pet": ("dog", "rex"), "food": ("ramen", "food"), "job": ("nurse", "work")}
+
+
+def topic_embeddings() -> CachedEmbeddings:
+    """Same topic -> nearly the same vector: makes planted histories land on each other deterministically."""
+
+    def encode(texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), len(TOPICS) + 1), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = set(re.findall(r"[a-z]+", text.lower()))
+            for col, keys in enumerate(TOPICS.values()):
+                out[row, col] = sum(k in words for k in keys)
+            out[row, -1] = 0.05 * (len(words) % 7)  # a little spread so nothing is exactly equal
+        return out
+
+    return CachedEmbeddings(encode, model_id="topic-test")
+
+
+def decision_rules(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """Scripted consolidation: 'moved' supersedes, 'now' updates (merging), identical text supersedes."""
+    if messages[0].content != DECISION_PROMPT:
+        return extraction_responder(messages, tools)
+    decisions, current = [], None
+    for line in str(messages[-1].content).splitlines():
+        if m := re.match(r"^\[(\d+)\] \S+ (.*)$", line):
+            current = {"target": int(m[1]), "old": m[2], "action": "keep"}
+            decisions.append(current)
+        elif (m := re.match(r"^\s+newer: \S+ (.*)$", line)) and current is not None:
+            newer = m[1]
+            if "moved" in newer or newer == current["old"]:
+                current["action"] = "supersede"
+            elif "now" in newer:
+                current.update(action="update", text=f"{current['old']} {newer}")
+    return {"decisions": [{k: v for k, v in d.items() if k != "old"} for d in decisions]}
+
+
+T0 = datetime(2024, 5, 1, 9, tzinfo=UTC)
+
+
+def say(i: int, text: str, days: int) -> dict[str, Any]:
+    return {"id": f"m{i}", "role": "user", "speaker": "Maya", "content": text, "timestamp": T0 + timedelta(days=days)}
+
+
+HISTORY_MAY = [
+    say(1, "I live in a flat in Paris.", 0),
+    say(2, "I have a dog named Rex.", 1),
+    say(3, "My favourite food is ramen.", 2),
+    say(4, "I work as a nurse.", 3),
+]
+HISTORY_JULY = [
+    say(5, "I moved to a flat in Berlin.", 60),
+    say(6, "My dog Rex is now three and loves swimming.", 61),
+    say(7, "My favourite food is ramen.", 62),
+]
+
+
+@pytest.fixture
+def planted(make_memory):
+    def build(model=None, **config):
+        memory = make_memory(model, embeddings=topic_embeddings(), **config)
+        memory.add(HISTORY_MAY, namespace="maya", thread_id="may")
+        memory.flush("maya")
+        memory.add(HISTORY_JULY, namespace="maya", thread_id="july")
+        memory.flush("maya")
+        return memory
+
+    return build
+
+
+def active_texts(memory) -> list[str]:
+    return sorted(e.text for e in memory.entries("maya"))
+
+
+def test_planted_history_updates_supersedes_and_deduplicates(planted):
+    model = ScriptedChatModel(responder=decision_rules)
+    memory = planted(model)
+    extraction_calls = model.calls
+    (report,) = memory.consolidate("maya")
+    assert report.new_entries == 7 and report.calls == model.calls - extraction_calls >= 1
+    assert (report.superseded, report.updated) == (2, 1)
+
+    home = memory.search("maya", "where does Maya live, which flat", k=5)
+    assert "Berlin" in home[0].entry.text and not any("Paris" in h.entry.text for h in home)
+    history = memory.search("maya", "where does Maya live, which flat", k=10, include_history=True)
+    paris = next(h.entry for h in history if "Paris" in h.entry.text)
+    berlin = next(h.entry for h in history if "Berlin" in h.entry.text)
+    assert paris.superseded_by == berlin.id and paris.valid_to == berlin.event_time and not paris.active
+
+    (dog,) = [h.entry for h in memory.search("maya", "dog Rex", k=10) if "Rex" in h.entry.text]
+    assert dog.method == "consolidated" and dog.version == 2
+    assert "dog named Rex" in dog.text and "three and loves swimming" in dog.text
+    assert dog.source_ids == ["m2", "m6"]  # provenance of both
+    assert len([h for h in memory.search("maya", "ramen food", k=10) if "ramen" in h.entry.text]) == 1
+    assert len([h for h in memory.search("maya", "ramen", k=10, include_history=True) if "ramen" in h.entry.text]) == 2
+    assert any("nurse" in t for t in active_texts(memory))  # unrelated facts untouched
+    assert memory.stats("maya").usage["consolidate"].calls == report.calls
+
+
+def test_second_run_with_nothing_new_makes_no_call_and_changes_nothing(planted):
+    model = ScriptedChatModel(responder=decision_rules)
+    memory = planted(model)
+    memory.consolidate("maya")
+    before = [e.model_dump() for e in memory.entries("maya", include_history=True)]
+    calls = model.calls
+    (again,) = memory.consolidate("maya")
+    assert model.calls == calls and again.calls == 0 and again.new_entries == 0
+    assert [e.model_dump() for e in memory.entries("maya", include_history=True)] == before
+    assert memory.consolidate() == []  # no namespace has new entries
+
+
+def test_only_new_entries_start_work(planted):
+    model = ScriptedChatModel(responder=decision_rules)
+    memory = planted(model)
+    memory.consolidate("maya")
+    memory.add([say(8, "I work as a nurse in a Berlin hospital now.", 90)], namespace="maya")
+    memory.flush("maya")
+    calls = model.calls
+    (report,) = memory.consolidate("maya")
+    assert report.new_entries == 1 and report.targets == 1 and model.calls - calls == 1 == report.calls
+    assert report.updated == 1
+
+
+def test_batches_of_targets_fan_out_one_call_each(planted):
+    model = ScriptedChatModel(responder=decision_rules)
+    memory = planted(model, consolidation={"batch_size": 1, "max_concurrency": 3})
+    calls = model.calls
+    (report,) = memory.consolidate("maya")
+    assert report.targets == 3 and model.calls - calls == 3 == report.calls
+
+
+def test_llm_free_merges_only_near_duplicates(make_memory, static_embeddings):
+    memory = make_memory()
+    memory.add(HISTORY_MAY, namespace="maya", thread_id="may")
+    memory.flush("maya")
+    memory.add(HISTORY_JULY, namespace="maya", thread_id="july")
+    memory.flush("maya")
+    (report,) = memory.consolidate("maya")
+    assert report.calls == 0 and report.superseded == 1 and report.updated == 0
+    texts = active_texts(memory)
+    assert texts.count("Maya: My favourite food is ramen.") == 1
+    assert any("Paris" in t for t in texts) and any("Berlin" in t for t in texts)
+
+
+def test_facts_from_one_message_never_remove_each_other(make_memory):
+    one_message = {
+        "facts": [{"text": "Maya lives in a flat", "sources": [1]}, {"text": "Maya moved flat", "sources": [1]}]
+    }
+    model = ScriptedChatModel(script=[one_message], responder=decision_rules)
+    memory = make_memory(model, embeddings=topic_embeddings())
+    memory.add([say(1, "I live in a flat, well, I just moved.", 0)], namespace="maya")
+    memory.flush("maya")
+    (report,) = memory.consolidate("maya")
+    assert report.targets == 0 and report.calls == 0 and len(memory.entries("maya")) == 2
+
+
+def test_a_killed_run_is_completed_by_the_next_without_paying_twice(planted, monkeypatch):
+    class Killed(BaseException):
+        pass
+
+    model = ScriptedChatModel(responder=decision_rules)
+    memory = planted(model)
+    calls = model.calls
+    original = memory.store.supersede
+
+    def dying_move(entries):
+        original(entries[:1])  # the process dies after moving the first entry to history
+        raise Killed()
+
+    monkeypatch.setattr(memory.store, "supersede", dying_move)
+    with pytest.raises(Killed):
+        memory.consolidate("maya")
+    decided = model.calls - calls
+    monkeypatch.undo()
+    memory.journal.release_lease("consolidate:maya", memory.pipeline.worker_id)  # the killed process's lease
+    memory.consolidate("maya")
+    assert model.calls - calls == decided  # saved decisions were re-applied, not re-asked
+    texts = active_texts(memory)
+    assert not any("Paris" in t for t in texts) and texts.count("Maya: My favourite food is ramen.") == 1
+    assert len([t for t in texts if "Rex" in t]) == 1
+
+
+def test_a_busy_namespace_is_skipped(planted):
+    memory = planted(ScriptedChatModel(responder=decision_rules))
+    assert memory.journal.acquire_lease("consolidate:maya", "otherhost:1:abc", 60)
+    (report,) = memory.consolidate("maya")
+    assert report.busy and report.calls == 0 and len(memory.entries("maya")) == 7
+    memory.journal.release_lease("consolidate:maya", "otherhost:1:abc")
+    (report,) = memory.consolidate("maya")
+    assert not report.busy and report.superseded == 2
+
+
+def test_forget_clears_the_queue(planted):
+    memory = planted()
+    memory.forget("maya")
+    assert memory.journal.consolidation_queue(("maya",)) == [] and memory.consolidate() == []
+
+
+def test_rewriting_a_batch_after_a_crash_never_undoes_consolidation(planted):
+    memory = planted(ScriptedChatModel(responder=decision_rules))
+    memory.consolidate("maya")
+    paris = next(e for e in memory.entries("maya", include_history=True) if "Paris" in e.text)
+    assert not paris.active
+    # A resumed ingestion re-writes the batch that held Paris with its original (active) metadata.
+    (batch,) = memory.journal.get_batches(("maya",), [paris.batch_id])
+    memory.store.add(batch.entries or [])
+    again = next(e for e in memory.entries("maya", include_history=True) if e.id == paris.id)
+    assert again.superseded_by == paris.superseded_by and not again.active
+
+
+def test_memories_saved_directly_are_consolidated_too(planted):
+    memory = planted(ScriptedChatModel(responder=decision_rules))
+    memory.consolidate("maya")
+    memory.remember("maya", "Maya moved to a flat in Madrid.", key="city", event_time="2024-09-01T00:00:00Z")
+    (report,) = memory.consolidate("maya")
+    assert report.new_entries == 1 and report.superseded == 1
+    assert [e.text for e in memory.entries("maya") if "flat" in e.text] == ["Maya moved to a flat in Madrid."]

@@ -1,0 +1,94 @@
+"""Property-based isolation: random multi-tenant workloads never let one namespace see another's memories."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from langchain_lightmem import LightMem, LightMemConfig
+from langchain_lightmem.types import namespace_key
+
+NAMESPACES = [("alice",), ("bob",), ("org", "alice"), ("org", "bob"), ("org",)]
+WORDS = ["garden", "piano", "Berlin", "salary", "doctor", "password", "holiday", "cat", "project", "bank"]
+
+
+def hostile_filters(other: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any] | None]:
+    """Filters a caller might pass hoping to see another namespace."""
+    key = namespace_key(other)
+    return st.sampled_from(
+        [
+            None,
+            {"namespace": key},
+            {"namespace": {"$ne": "nobody"}},
+            {"$or": [{"namespace": key}, {"active": True}]},
+            {"$or": [{"namespace": key}, {"namespace": {"$ne": key}}]},
+            {"ns_0": other[0]},
+            {"active": {"$in": [True, False]}},
+            {"speaker": {"$nin": ["x"]}},
+        ]
+    )
+
+
+operation = st.one_of(
+    st.tuples(
+        st.just("add"),
+        st.sampled_from(NAMESPACES),
+        st.lists(st.sampled_from(WORDS), min_size=1, max_size=4),
+    ),
+    st.tuples(st.just("flush"), st.sampled_from(NAMESPACES), st.just(None)),
+    st.tuples(st.just("consolidate"), st.sampled_from(NAMESPACES), st.just(None)),
+    st.tuples(st.just("forget"), st.sampled_from(NAMESPACES), st.just(None)),
+    st.tuples(st.just("delete_foreign"), st.sampled_from(NAMESPACES), st.sampled_from(NAMESPACES)),
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=st.lists(operation, min_size=1, max_size=14), data=st.data())
+def test_no_result_ever_comes_from_another_namespace(static_embeddings, ops, data):
+    owner: dict[str, tuple[str, ...]] = {}  # message id -> namespace that sent it
+    with tempfile.TemporaryDirectory() as tmp:
+        memory = LightMem(LightMemConfig(data_dir=Path(tmp)), embeddings=static_embeddings)
+        try:
+            for step, (kind, ns, arg) in enumerate(ops):
+                if kind == "add":
+                    mid = f"{namespace_key(ns)}-{step}"
+                    memory.add([{"id": mid, "role": "user", "content": " ".join(arg)}], namespace=ns)
+                    owner[mid] = ns
+                elif kind == "flush":
+                    memory.flush(ns)
+                elif kind == "consolidate":
+                    memory.consolidate(ns)
+                elif kind == "forget":
+                    memory.forget(ns)
+                    owner = {m: o for m, o in owner.items() if o != ns}
+                elif kind == "delete_foreign":
+                    foreign = [e.id for e in memory.entries(arg, include_history=True)]
+                    if arg != ns:
+                        assert memory.delete(ns, foreign) == 0  # ids of another namespace are not ours to delete
+            for ns in NAMESPACES:
+                other = data.draw(st.sampled_from([n for n in NAMESPACES if n != ns]))
+                filters = data.draw(hostile_filters(other))
+                query = data.draw(st.sampled_from(WORDS))
+                hits = memory.search(ns, query, k=50, filters=filters, include_history=True)
+                for hit in hits:
+                    assert hit.entry.namespace == ns
+                    assert all(owner.get(s) == ns for s in hit.entry.source_ids)
+                entries = memory.entries(ns, include_history=True)
+                for entry in entries:
+                    assert entry.namespace == ns and all(owner.get(s) == ns for s in entry.source_ids)
+                # the search does work: without a filter it finds this namespace's own memories
+                assert len(memory.search(ns, query, k=50, include_history=True)) == len(entries)
+                for msg in memory.journal.messages(ns):
+                    assert msg.namespace == ns and owner.get(msg.id) == ns
+                stats = memory.stats(ns)
+                assert stats.entries == len(memory.entries(ns))
+        finally:
+            memory.close()
