@@ -1,6 +1,7 @@
 # Two commands on a fresh machine:  `make demo` (the main job) and `make test` (the test suite).
 # Both create .venv on first use: CPU torch first (pinned, so nothing pulls a multi-GB CUDA build), then the
-# package with every extra. The install re-runs only when pyproject.toml changes.
+# package with every extra (bench: the peers the benchmark smoke test drives). The install re-runs only when
+# pyproject.toml changes.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[all,dev,bench]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -24,8 +25,8 @@ demo: $(STAMP)
 test: lint typecheck docs pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check langchain_lightmem tests
-	$(BIN)/ruff format --check langchain_lightmem tests
+	$(BIN)/ruff check langchain_lightmem tests benchmarks examples
+	$(BIN)/ruff format --check langchain_lightmem tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
