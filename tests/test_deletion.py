@@ -1,0 +1,71 @@
+"""Deletion: after ``forget`` nothing of the namespace comes back from any API; per-entry delete is complete."""
+
+from __future__ import annotations
+
+from langchain_core.messages import AIMessage, HumanMessage
+
+from langchain_lightmem.integrations import LightMemChatMessageHistory, LightMemStore
+
+
+def populate(memory) -> None:
+    for ns, secret in (("alice", "Alice's PIN is 4471"), ("bob", "Bob's PIN is 9902")):
+        memory.add(
+            [
+                {"id": "1", "role": "user", "content": secret, "timestamp": "2024-05-01T10:00:00Z"},
+                {"id": "2", "role": "user", "content": secret, "timestamp": "2024-06-01T10:00:00Z"},  # a repeat
+                {"id": "3", "role": "user", "content": f"{ns} likes tea", "timestamp": "2024-06-02T10:00:00Z"},
+            ],
+            namespace=ns,
+            thread_id="t1",
+        )
+        memory.flush(ns)
+    memory.consolidate()  # the repeat supersedes the first: alice now has history versions too
+
+
+def test_forget_leaves_nothing_in_any_api(make_memory):
+    memory = make_memory()
+    populate(memory)
+    store = LightMemStore(memory)
+    history = LightMemChatMessageHistory(memory, namespace="alice", session_id="t2")
+    history.add_messages([HumanMessage("I'm allergic to nuts"), AIMessage("Noted.")])
+    store.put(("alice", "messages"), "m9", {"role": "user", "content": "my locker is 12"})
+    store.put(("alice", "memories"), "note", {"text": "Alice keeps a spare key under the mat."})
+    assert memory.entries("alice", include_history=True) and memory.search("alice", "PIN", include_history=True)
+    assert len(memory.entries("alice", include_history=True)) > len(memory.entries("alice"))  # history exists
+
+    removed = memory.forget("alice")
+    assert removed["messages"] >= 6 and removed["entries"] >= 4
+
+    stats = memory.stats("alice")
+    assert sum(stats.messages.values()) == 0 and stats.entries == 0 and stats.batches == {} and stats.usage == {}
+    assert memory.search("alice", "PIN", k=50) == []
+    assert memory.search("alice", "PIN", k=50, include_history=True) == []
+    assert memory.entries("alice", include_history=True) == []
+    assert memory.journal.messages(("alice",)) == [] and memory.recent_messages("alice") == []
+    assert memory.journal.consolidation_queue(("alice",)) == [] and memory.consolidate("alice")[0].new_entries == 0
+    assert ("alice",) not in memory.namespaces() and ("alice",) not in memory.store.namespaces()
+    assert LightMemChatMessageHistory(memory, namespace="alice", session_id="t2").messages == []
+    assert store.search(("alice", "memories"), query="PIN") == []
+    assert store.search(("alice", "messages")) == []
+    assert store.get(("alice", "memories"), "note") is None
+    assert not any(ns[0] == "alice" for ns in store.list_namespaces())
+    assert memory.as_retriever(namespace="alice").invoke("PIN") == []
+
+    # bob is untouched
+    assert any("9902" in e.text for e in memory.entries("bob"))
+    assert len(memory.journal.messages(("bob",))) == 3
+
+
+def test_deleting_an_entry_removes_it_from_current_and_history(make_memory):
+    memory = make_memory()
+    populate(memory)
+    everything = memory.entries("alice", include_history=True)
+    superseded = next(e for e in everything if e.superseded_by)
+    current = next(e for e in everything if not e.superseded_by)
+    assert memory.delete("alice", [superseded.id, current.id]) == 2
+    left = {e.id for e in memory.entries("alice", include_history=True)}
+    assert superseded.id not in left and current.id not in left
+    assert all(
+        h.entry.id not in (superseded.id, current.id) for h in memory.search("alice", "PIN", include_history=True)
+    )
+    assert memory.delete("bob", [e.id for e in everything]) == 0  # ids of another namespace are not found
