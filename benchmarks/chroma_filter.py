@@ -12,8 +12,12 @@ import argparse
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from chromadb.api.types import Where
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             queries = rng.standard_normal((args.queries, 384)).astype(np.float32)
             row = []
-            for where in (None, {"namespace": "small"}, {"namespace": "big"}):
+            wheres: list[Where | None] = [None, {"namespace": "small"}, {"namespace": "big"}]
+            for where in wheres:
                 collection.query(query_embeddings=[queries[0]], n_results=10, where=where)  # warm-up
                 started = time.perf_counter()
                 for q in queries:
