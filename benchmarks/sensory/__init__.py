@@ -1,0 +1,1 @@
+"""Sensory-memory benchmarks: segmentation, compression and throughput (``python -m benchmarks.sensory.<name>``)."""
