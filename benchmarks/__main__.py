@@ -6,6 +6,7 @@ Commands:
     systems     list the systems and whether they can run here
     data        summarise a data set (turns, sessions, questions per category, evidence fixes)
     throughput  LightMem ingest throughput (LLM-free and scripted) on one conversation, cold embeddings
+    scale       search latency per retrieval mode with 100k entries in one namespace (query embedding included)
 
 Examples:
     python -m benchmarks run --dataset locomo                  # LoCoMo dev8, categories 1-4, every offline system
@@ -96,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--in-process", action="store_true", help="run systems in this process (peak RSS is shared)")
     p.add_argument("--lightmem-config", type=_json_object, default={}, help="LightMemConfig overrides as JSON")
     p.add_argument(
+        "--lightmem-budget",
+        type=int,
+        default=1000,
+        help="token budget lightmem_context packs its context to (default 1000; its hits come in packed order)",
+    )
+    p.add_argument(
         "--mem0-protocol",
         choices=["locomo", "pair"],
         default="locomo",
@@ -131,7 +138,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="results folder (default benchmarks/results/throughput-<time>)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-progress", action="store_true")
+    p = commands.add_parser("scale", help="search latency per retrieval mode at 100k entries in one namespace")
+    p.add_argument("--data", metavar="PATH", help="data folder (default ../shared/data/)")
+    p.add_argument("--entries", type=int, default=100_000, help="entries in the namespace (default 100000)")
+    p.add_argument("--queries", type=int, default=200, help="questions timed per mode (default 200)")
+    p.add_argument("--cache", metavar="DIR", default=str(DEFAULT_CACHE_DIR), help="cache folder (embeddings)")
+    p.add_argument("--work", metavar="DIR", help="data folder of the namespace (kept; reused when it matches)")
+    p.add_argument("--out", metavar="DIR", help="results folder (default benchmarks/results/scale-<time>)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--no-progress", action="store_true")
     return parser
+
+
+def cmd_scale(args: argparse.Namespace, command: str) -> int:
+    import torch
+
+    from benchmarks.retrieval_scale import markdown, run_scale
+    from langchain_lightmem.models import offline_environment
+
+    offline_environment()
+    torch.set_num_threads(args.threads)
+    doc = run_scale(
+        entries=args.entries,
+        queries=args.queries,
+        data=args.data,
+        cache_dir=Path(args.cache),
+        work_dir=args.work,
+        progress=not args.no_progress,
+    )
+    doc["command"] = command
+    out = Path(args.out) if args.out else DEFAULT_RESULTS_DIR / f"scale-{_stamp()}"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(doc, indent=2))
+    text = f"# Search latency at scale\n\n`{command}`\n\n{markdown(doc)}\n"
+    (out / "results.md").write_text(text)
+    print(text)
+    print(f"wrote {out}")
+    return 0
 
 
 def _stamp() -> str:
@@ -157,6 +200,7 @@ def cmd_run(args: argparse.Namespace, command: str) -> int:
         isolate=not args.in_process,
         options=SystemOptions(
             lightmem_config=args.lightmem_config,
+            lightmem_budget=args.lightmem_budget,
             mem0_protocol=args.mem0_protocol,
             langmem_protocol=args.langmem_protocol,
         ),
@@ -262,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_systems()
         if args.command == "data":
             return cmd_data(args)
+        if args.command == "scale":
+            return cmd_scale(args, command)
         return cmd_throughput(args, command)
     except DataNotFoundError as exc:
         print(f"skipped: {exc}", file=sys.stderr)

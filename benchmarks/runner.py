@@ -51,7 +51,10 @@ OFFLINE_SYSTEMS = (
     "bm25",
     "dense",
     "langgraph_store",
+    "lightmem_dense",
+    "lightmem_lexical",
     "lightmem_llm_free",
+    "lightmem_context",
     "lightmem_scripted",
     "mem0",
     "langmem",
@@ -263,10 +266,12 @@ class _SystemRun:
             size = system.disk_bytes()
             self.disk = None if size is None or self.disk is None else self.disk + size
             session_of = {t.id: t.session for t in conv.turns}
+            # Questions are asked after the conversation: LongMemEval gives their date, LoCoMo's last session's.
+            last_date = conv.sessions[-1].date if conv.sessions else None
             with _phase(self.meter, "query"):
                 system.search(_WARM_UP_QUERY, self.spec.depth)  # first-query costs (caches, lazy loads) excluded
                 for question in conv.questions:
-                    self.records.append(self._ask(system, question, session_of))
+                    self.records.append(self._ask(system, question, session_of, question.date or last_date))
                     answered(1)
             self.conversations.append(
                 {"id": conv.id, "turns": len(conv.turns), "questions": len(conv.questions), "ingest_seconds": seconds}
@@ -277,10 +282,12 @@ class _SystemRun:
             if not self.spec.keep_work:
                 shutil.rmtree(workdir, ignore_errors=True)
 
-    def _ask(self, system: MemorySystem, question: Question, session_of: dict[str, str]) -> dict[str, Any]:
+    def _ask(
+        self, system: MemorySystem, question: Question, session_of: dict[str, str], asked: datetime | None
+    ) -> dict[str, Any]:
         spec = self.spec
         started = time.perf_counter()
-        hits = system.search(question.text, spec.depth)
+        hits = system.search_at(question.text, spec.depth, reference_time=asked)
         self.latencies.append(time.perf_counter() - started)
         record = score_question(
             hits,

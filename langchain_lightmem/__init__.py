@@ -40,6 +40,7 @@ from langchain_lightmem.integrations import (
     NamespaceTemplate,
     create_memory_tools,
 )
+from langchain_lightmem.long_term.retrieval import MemoryContext
 from langchain_lightmem.memory import LightMem, NamespaceStats
 from langchain_lightmem.models import load_embeddings
 from langchain_lightmem.tokens import TokenCounter, ensure_tiktoken_offline
@@ -84,6 +85,7 @@ __all__ = [
     "LightMemMiddleware",
     "LightMemRetriever",
     "LightMemStore",
+    "MemoryContext",
     "MemoryEntry",
     "Message",
     "MissingDependencyError",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -15,6 +15,7 @@ from langchain_core.runnables import RunnableConfig
 
 from langchain_lightmem.accounting import StageUsage, UsageLedger
 from langchain_lightmem.config import LightMemConfig
+from langchain_lightmem.errors import InvalidMessageError
 from langchain_lightmem.graphs.consolidate import (
     ConsolidationReport,
     build_consolidate_all_graph,
@@ -23,9 +24,11 @@ from langchain_lightmem.graphs.consolidate import (
 from langchain_lightmem.graphs.ingest import build_ingest_graph
 from langchain_lightmem.journal import Journal
 from langchain_lightmem.long_term.consolidation import LLMDecider
+from langchain_lightmem.long_term.lexical import LexicalIndex
+from langchain_lightmem.long_term.retrieval import MemoryContext, MemorySearcher
 from langchain_lightmem.long_term.store import ChromaMemoryStore
 from langchain_lightmem.models import load_embeddings
-from langchain_lightmem.normalize import MessageLike
+from langchain_lightmem.normalize import MessageLike, parse_timestamp
 from langchain_lightmem.pipeline import Pipeline
 from langchain_lightmem.sensory.compression import Compressor, build_compressor
 from langchain_lightmem.sensory.segmentation import Segmenter, build_segmenter
@@ -46,6 +49,17 @@ if TYPE_CHECKING:
     from langchain_lightmem.types import Message
 
 TimeRange = tuple[datetime | None, datetime | None]
+_T = TypeVar("_T")
+
+
+def _reference_time(value: datetime | str | float | None) -> datetime | None:
+    """A question's date as an aware datetime (ISO text, epoch seconds or a datetime; naive means UTC)."""
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        raise InvalidMessageError(f"reference_time: {exc}") from None
 
 
 def saved_entry_id(namespace: Namespace, key: str) -> str:
@@ -148,13 +162,19 @@ class LightMem:
             journal=Journal(journal_path),
             counter=counter,
             embeddings=self.embeddings,
-            compressor=compressor or build_compressor(self.config.compression),
-            segmenter=segmenter or build_segmenter(self.config.segmentation, self.embeddings),
+            compressor=(compressor := compressor or build_compressor(self.config.compression)),
+            segmenter=segmenter or build_segmenter(self.config.segmentation, self.embeddings, compressor=compressor),
             extractor=extractor,
-            store=ChromaMemoryStore(self.config.chroma, self.config.chroma_path, self.embeddings),
+            store=ChromaMemoryStore(
+                self.config.chroma,
+                self.config.chroma_path,
+                self.embeddings,
+                lexical=LexicalIndex(self.config.lexical_path),
+            ),
             ledger=UsageLedger(),
         )
         self.graph = build_ingest_graph(self.pipeline)
+        self.searcher = MemorySearcher(self.pipeline.store, self.config.retrieval, counter)
         self._namespace_consolidation = build_consolidation_graph(
             journal=self.pipeline.journal,
             store=self.pipeline.store,
@@ -202,6 +222,8 @@ class LightMem:
             self._closed = True
             self.journal.release(self.pipeline.worker_id)
             self.journal.close()
+            if self.store.lexical is not None:
+                self.store.lexical.close()
 
     def __enter__(self) -> LightMem:
         return self
@@ -281,8 +303,15 @@ class LightMem:
         filters: Mapping[str, Any] | None = None,
         time_range: TimeRange | None = None,
         include_history: bool = False,
+        reference_time: datetime | str | float | None = None,
+        mode: str | None = None,
+        **retrieval: Any,
     ) -> list[SearchResult]:
-        """The memories of ``namespace`` closest to ``query``, best first, with scores and provenance.
+        """The memories of ``namespace`` most relevant to ``query``, best first, with scores and provenance.
+
+        Ranking follows the ``retrieval`` config (default hybrid: BM25 fused with vectors, time-aware,
+        segment neighbours sharing relevance; see docs/retrieval.md). ``score`` is the ranking score: in [0, 1]
+        for ``hybrid``/``lexical``, the cosine similarity for ``dense``.
 
         Args:
             k: how many (default ``retrieval.k``).
@@ -290,17 +319,88 @@ class LightMem:
                 only narrow the namespace, never widen it.
             time_range: ``(start, end)`` on the entries' event time; either end may be ``None``.
             include_history: also return superseded entries (after consolidation).
+            reference_time: when the question is asked (default now): "last month" is relative to it.
+            mode: ``"hybrid"``, ``"dense"`` or ``"lexical"`` for this call (default ``retrieval.mode``).
+            **retrieval: other ``RetrievalConfig`` fields for this call (``time_mode="filter"``, ...).
+
+        Raises:
+            InvalidMessageError: ``reference_time`` cannot be parsed.
+            pydantic.ValidationError: an unknown or invalid retrieval option.
         """
-        ns = normalize_namespace(namespace)
-        k = k or self.config.retrieval.k
-        with self.pipeline.ledger.timed(ns, "search", items=1):
-            return self.store.search(
-                ns, query, k=k, where=filters, time_range=time_range, include_history=include_history
-            )
+        return self._retrieve(
+            self.searcher.search,
+            namespace,
+            query,
+            reference_time,
+            k=k,
+            filters=filters,
+            time_range=time_range,
+            include_history=include_history,
+            mode=mode,
+            **retrieval,
+        )
 
     async def asearch(self, namespace: NamespaceLike, query: str, **kwargs: Any) -> list[SearchResult]:
         """Async :meth:`search` (in a worker thread)."""
         return await asyncio.to_thread(self.search, namespace, query, **kwargs)
+
+    def context(
+        self,
+        namespace: NamespaceLike,
+        query: str,
+        *,
+        max_tokens: int | None = None,
+        k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        time_range: TimeRange | None = None,
+        include_history: bool = False,
+        reference_time: datetime | str | float | None = None,
+        **retrieval: Any,
+    ) -> MemoryContext:
+        """The best memories for ``query`` that fit ``max_tokens``, deduplicated, grouped by day, with sources.
+
+        The top ``retrieval.expand`` hits bring their topic-segment neighbours along (multi-hop questions often
+        need the turn next to the one that matched). ``context.render()`` goes into a prompt; ``context.items``
+        keep each memory's entry and source message ids.
+
+        Example:
+            .. code-block:: python
+
+                ctx = memory.context("alice", "What did I cook last week?", max_tokens=500)
+                print(ctx.render())
+                # 2024-05-06 (Mon)
+                # - alice: I made a mushroom risotto for my sister.
+        """
+        return self._retrieve(
+            self.searcher.context,
+            namespace,
+            query,
+            reference_time,
+            max_tokens=max_tokens,
+            k=k,
+            filters=filters,
+            time_range=time_range,
+            include_history=include_history,
+            **retrieval,
+        )
+
+    def _retrieve(
+        self,
+        method: Callable[..., _T],
+        namespace: NamespaceLike,
+        query: str,
+        reference_time: datetime | str | float | None,
+        **options: Any,
+    ) -> _T:
+        """One :class:`MemorySearcher` call, timed as the namespace's ``search`` stage."""
+        ns = normalize_namespace(namespace)
+        when = _reference_time(reference_time)
+        with self.pipeline.ledger.timed(ns, "search", items=1):
+            return method(ns, query, reference_time=when, **options)
+
+    async def acontext(self, namespace: NamespaceLike, query: str, **kwargs: Any) -> MemoryContext:
+        """Async :meth:`context` (in a worker thread)."""
+        return await asyncio.to_thread(self.context, namespace, query, **kwargs)
 
     def entries(self, namespace: NamespaceLike, *, include_history: bool = False) -> list[MemoryEntry]:
         """Every memory entry of the namespace, oldest event first."""

@@ -18,7 +18,14 @@ from benchmarks.systems.dense import Dense
 from benchmarks.systems.full_text import FullText
 from benchmarks.systems.langgraph_store import LangGraphStore
 from benchmarks.systems.langmem_store import LangMemSystem
-from benchmarks.systems.lightmem import LightMemEndpoint, LightMemScripted, LightMemSystem
+from benchmarks.systems.lightmem import (
+    LightMemContext,
+    LightMemDense,
+    LightMemEndpoint,
+    LightMemLexical,
+    LightMemScripted,
+    LightMemSystem,
+)
 from benchmarks.systems.mem0_oss import Mem0System
 
 SYSTEMS: MappingProxyType[str, type[MemorySystem]] = MappingProxyType(
@@ -29,7 +36,10 @@ SYSTEMS: MappingProxyType[str, type[MemorySystem]] = MappingProxyType(
             BM25,
             Dense,
             LangGraphStore,
+            LightMemDense,
+            LightMemLexical,
             LightMemSystem,
+            LightMemContext,
             LightMemScripted,
             LightMemEndpoint,
             Mem0System,

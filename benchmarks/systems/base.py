@@ -12,6 +12,7 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,6 +39,7 @@ class SystemOptions:
     """Knobs of the systems under test (``python -m benchmarks run --help`` lists them)."""
 
     lightmem_config: dict[str, Any] = field(default_factory=dict)
+    lightmem_budget: int = 1000
     mem0_protocol: str = "locomo"
     langmem_protocol: str = "pair"
 
@@ -109,6 +111,11 @@ class MemorySystem(ABC):
     @abstractmethod
     def search(self, query: str, k: int) -> list[Hit]:
         """The ``k`` best items for ``query``, best first."""
+
+    def search_at(self, query: str, k: int, *, reference_time: datetime | None) -> list[Hit]:
+        """:meth:`search` as of ``reference_time`` (when the question is asked); systems without time-aware
+        search ignore it."""
+        return self.search(query, k)
 
     @abstractmethod
     def memories(self) -> list[str]:

@@ -4,12 +4,20 @@ Every turn is added with its real timestamp, its speaker as ``speaker`` and its 
 memory's ``source_ids`` are evidence ids). One thread per conversation: sessions are separated by the session-gap
 rule (their dates are days apart), and a short-term batch may span two sessions, as it does in production. Each
 session is one ``add`` call; ``flush`` at the end. Three variants: LLM-free, the scripted model, a real endpoint.
+
+Search passes the question's date as ``reference_time`` (time expressions are read against it). Retrieval variants
+of the LLM-free system, so one run compares them: ``lightmem_dense`` (vector search only, no neighbour spread or
+time boost: 0.1's search), ``lightmem_lexical`` (BM25 alone, with the default neighbour spread and time boost),
+``lightmem_llm_free`` (the shipped retrieval defaults: hybrid), and
+``lightmem_context`` (the packed context of ``LightMem.context`` within ``--lightmem-budget`` tokens, in packed
+order: grouped by day, one date header per group, then the remaining ranked hits).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
 
 from benchmarks.systems.base import Hit, MemorySystem, Progress, folder_bytes
 
@@ -20,15 +28,24 @@ class LightMemSystem(MemorySystem):
     name = "lightmem_llm_free"
     summary = "LightMem, no chat model (each message of a segment becomes a memory)"
 
+    retrieval: ClassVar[dict[str, Any]] = {}  # this variant's retrieval settings (the run's config wins)
+
     @property
     def protocol(self) -> str:
         overrides = self.ctx.options.lightmem_config
-        return "one add per session, thread per conversation" + (f", config {overrides}" if overrides else "")
+        text = "one add per session, thread per conversation"
+        text += f"; search: retrieval {self._config().retrieval.mode}" + self._search_protocol()
+        return text + (f", config {overrides}" if overrides else "")
+
+    def _search_protocol(self) -> str:
+        return ", ranked hits"
 
     def _config(self) -> Any:
         from langchain_lightmem import LightMemConfig
 
-        return LightMemConfig(data_dir=self.workdir, **self.ctx.options.lightmem_config)
+        overrides = dict(self.ctx.options.lightmem_config)
+        overrides["retrieval"] = {**self.retrieval, **overrides.get("retrieval", {})}
+        return LightMemConfig(data_dir=self.workdir, **overrides)
 
     def ingest(self, progress: Progress) -> None:
         from langchain_lightmem import LightMem
@@ -55,9 +72,12 @@ class LightMemSystem(MemorySystem):
         return True
 
     def search(self, query: str, k: int) -> list[Hit]:
+        return self.search_at(query, k, reference_time=None)
+
+    def search_at(self, query: str, k: int, *, reference_time: datetime | None) -> list[Hit]:
         return [
-            Hit(hit.render(), tuple(dict.fromkeys(_PART.sub("", s) for s in hit.entry.source_ids)), hit.score)
-            for hit in self.memory.search(self.namespace, query, k=k)
+            Hit(hit.render(), _sources(hit), hit.score)
+            for hit in self.memory.search(self.namespace, query, k=k, reference_time=reference_time)
         ]
 
     def memories(self) -> list[str]:
@@ -68,6 +88,44 @@ class LightMemSystem(MemorySystem):
 
     def close(self) -> None:
         self.memory.close()
+
+
+def _sources(hit: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_PART.sub("", s) for s in hit.entry.source_ids))
+
+
+class LightMemDense(LightMemSystem):
+    name = "lightmem_dense"
+    summary = "LightMem, no chat model, vector search only (0.1's retrieval)"
+    retrieval: ClassVar[dict[str, Any]] = {"mode": "dense", "neighbour_weight": 0.0, "time_mode": "off"}
+
+
+class LightMemLexical(LightMemSystem):
+    name = "lightmem_lexical"
+    summary = "LightMem, no chat model, BM25 search only (its incremental FTS5 index)"
+    retrieval: ClassVar[dict[str, Any]] = {"mode": "lexical"}
+
+
+class LightMemContext(LightMemSystem):
+    name = "lightmem_context"
+    summary = "LightMem, no chat model, packed context (LightMem.context) within the budget, then ranked hits"
+
+    def _search_protocol(self) -> str:
+        return f", context packed to {self.ctx.options.lightmem_budget} tokens then ranked hits"
+
+    def search_at(self, query: str, k: int, *, reference_time: datetime | None) -> list[Hit]:
+        budget = self.ctx.options.lightmem_budget
+        context = self.memory.context(self.namespace, query, max_tokens=budget, reference_time=reference_time)
+        hits = [Hit(text, _sources(item.hit), item.hit.score) for item, text in context.lines()]
+        # The harness counts each hit's tokens on its own: never let the packed part exceed the budget that way.
+        counts = self.ctx.counter.count_many([h.text for h in hits])
+        while hits and sum(counts) > budget:
+            hits.pop()
+            counts.pop()
+        packed = {item.hit.entry.id for item in context.items}
+        rest = self.memory.search(self.namespace, query, k=k, reference_time=reference_time)
+        hits += [Hit(h.render(), _sources(h), h.score) for h in rest if h.entry.id not in packed]
+        return hits[:k]
 
 
 class LightMemScripted(LightMemSystem):

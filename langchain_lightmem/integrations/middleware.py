@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, NotRequired
@@ -43,11 +43,13 @@ from langchain_lightmem.types import Namespace, SearchResult, normalize_namespac
 if TYPE_CHECKING:
     from langgraph.runtime import Runtime
 
+    from langchain_lightmem.long_term.retrieval import MemoryContext
     from langchain_lightmem.memory import LightMem
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_HEADER = "Long-term memories about the user, most relevant first (dates are when it happened):"
+PACKED_HEADER = "Long-term memories about the user, grouped by the day they happened:"
 _ROLE_OF_TYPE = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
 
 
@@ -220,7 +222,10 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
     Key init args:
         memory: the :class:`~langchain_lightmem.LightMem`.
         namespace: ``("{user_id}",)`` (default) or any template.
-        k / max_tokens / min_score: how many memories, how many prompt tokens, and the lowest similarity kept.
+        k / max_tokens / min_score: how many memories, how many prompt tokens, and the lowest score kept.
+        packing: inject the packed context of :meth:`LightMem.context` (grouped by day, one date header per day,
+            top hits with their topic-segment neighbours) instead of one dated line per ranked memory.
+        retrieval: ``RetrievalConfig`` overrides for these searches (``{"mode": "dense"}``, ...).
         roles: which messages of a turn are remembered (``("user", "assistant")``; add ``"tool"`` for tool output).
         inject / ingest: switch either half off.
         max_pending: bound of the background queue (turns).
@@ -262,6 +267,8 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         ingest: bool = True,
         max_pending: int = 256,
         header: str = DEFAULT_HEADER,
+        packing: bool = False,
+        retrieval: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         unknown = set(roles) - set(_ROLE_OF_TYPE.values())
@@ -278,6 +285,8 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         self.inject = inject
         self.ingest = ingest
         self.header = header
+        self.packing = packing
+        self.retrieval = dict(retrieval or {})
         self.tools = []
         self.ingestor = BackgroundIngestor(memory, max_pending=max_pending)
         self._counter = memory.pipeline.counter
@@ -305,6 +314,16 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
             hits = [h for h in hits if h.score >= self.min_score]
         return format_memories(hits, self._counter, max_tokens=self.max_tokens, header=self.header)
 
+    def _packed_block(self, context: MemoryContext) -> str:
+        if self.min_score is not None:
+            context.items = [i for i in context.items if i.hit.score >= self.min_score or i.rank is None]
+        header = PACKED_HEADER if self.header == DEFAULT_HEADER else self.header
+        return f"{header}\n{context.render()}" if context.items else ""
+
+    def _context_budget(self) -> int:
+        header = PACKED_HEADER if self.header == DEFAULT_HEADER else self.header
+        return max(16, self.max_tokens - self._counter.count(header) - 1)
+
     @staticmethod
     def _cache_key(namespace: Namespace, message: BaseMessage) -> tuple[Namespace, str]:
         return namespace, message.id or message.text
@@ -329,8 +348,14 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         key = self._cache_key(namespace, message)
         block = self._cached(key)
         if block is None:
-            hits = self.memory.search(namespace, message.text, k=self.k)
-            block = self._remember_block(key, self._block(hits))
+            if self.packing:
+                context = self.memory.context(
+                    namespace, message.text, max_tokens=self._context_budget(), k=self.k, **self.retrieval
+                )
+                block = self._remember_block(key, self._packed_block(context))
+            else:
+                hits = self.memory.search(namespace, message.text, k=self.k, **self.retrieval)
+                block = self._remember_block(key, self._block(hits))
         return handler(self._with_block(request, block))
 
     async def awrap_model_call(
@@ -343,8 +368,14 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         key = self._cache_key(namespace, message)
         block = self._cached(key)
         if block is None:
-            hits = await self.memory.asearch(namespace, message.text, k=self.k)
-            block = self._remember_block(key, self._block(hits))
+            if self.packing:
+                context = await self.memory.acontext(
+                    namespace, message.text, max_tokens=self._context_budget(), k=self.k, **self.retrieval
+                )
+                block = self._remember_block(key, self._packed_block(context))
+            else:
+                hits = await self.memory.asearch(namespace, message.text, k=self.k, **self.retrieval)
+                block = self._remember_block(key, self._block(hits))
         return await handler(self._with_block(request, block))
 
     # -- finished turns into the pipeline -------------------------------------------------------------------

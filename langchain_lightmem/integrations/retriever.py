@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from langchain_lightmem.memory import LightMem
 
 
-def result_to_document(hit: SearchResult) -> Document:
-    """A memory as a ``Document``: the fact as content; provenance, times and score as metadata."""
+def result_to_document(hit: SearchResult, *, group: str | None = None, neighbour_of: str | None = None) -> Document:
+    """A memory as a ``Document``: the fact as content; provenance, times and score as metadata (and, from a packed
+    context, its ``group`` and the hit it was added beside as ``neighbour_of``)."""
     e = hit.entry
     metadata: dict[str, Any] = {
         "id": e.id,
@@ -33,6 +34,10 @@ def result_to_document(hit: SearchResult) -> Document:
         value = getattr(e, key)
         if value is not None:
             metadata[key] = value
+    if group is not None:
+        metadata["group"] = group
+    if neighbour_of is not None:
+        metadata["neighbour_of"] = neighbour_of
     return Document(page_content=e.text, metadata=metadata, id=e.id)
 
 
@@ -50,6 +55,11 @@ class LightMemRetriever(BaseRetriever):
         k: how many documents (also per call: ``retriever.invoke(q, k=3)``).
         filters: a Chroma ``where`` on entry metadata (``speaker``, ``thread_id``, ...); it narrows the namespace,
             never widens it. Also per call, with ``time_range=(start, end)`` and ``include_history``.
+        mode: ``"hybrid"`` (default from config), ``"dense"`` or ``"lexical"``.
+        max_tokens: when set, return the packed context (:meth:`LightMem.context`): the best memories that fit
+            this many tokens, grouped by day in time order, top hits followed by their segment neighbours.
+        retrieval: other ``RetrievalConfig`` overrides (``{"time_mode": "filter", "lexical_weight": 0.3}``).
+        Per call also: ``reference_time`` (when the question is asked; "last month" is relative to it).
 
     Instantiate:
         .. code-block:: python
@@ -92,6 +102,9 @@ class LightMemRetriever(BaseRetriever):
     k: int = Field(10, ge=1)
     filters: dict[str, Any] | None = None
     include_history: bool = False
+    mode: Literal["hybrid", "dense", "lexical"] | None = None
+    max_tokens: int | None = Field(None, ge=16)
+    retrieval: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("namespace", mode="before")
     @classmethod
@@ -100,14 +113,20 @@ class LightMemRetriever(BaseRetriever):
 
     def _search(self, query: str, **kwargs: Any) -> list[Document]:
         memory: LightMem = self.memory
-        hits = memory.search(
-            self.namespace,
-            query,
-            k=int(kwargs.get("k", self.k)),
-            filters=kwargs.get("filters", self.filters),
-            time_range=kwargs.get("time_range"),
-            include_history=bool(kwargs.get("include_history", self.include_history)),
-        )
+        common: dict[str, Any] = {
+            "filters": kwargs.get("filters", self.filters),
+            "time_range": kwargs.get("time_range"),
+            "include_history": bool(kwargs.get("include_history", self.include_history)),
+            "reference_time": kwargs.get("reference_time"),
+            "mode": kwargs.get("mode", self.mode),
+            **self.retrieval,
+            **kwargs.get("retrieval", {}),
+        }
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            context = memory.context(self.namespace, query, max_tokens=int(max_tokens), k=kwargs.get("k"), **common)
+            return [result_to_document(i.hit, group=i.group, neighbour_of=i.neighbour_of) for i in context.items]
+        hits = memory.search(self.namespace, query, k=int(kwargs.get("k", self.k)), **common)
         return [result_to_document(h) for h in hits]
 
     def _get_relevant_documents(

@@ -169,6 +169,8 @@ class LightMemStore(BaseStore):
         ttl: LangGraph's ``TTLConfig`` (``default_ttl`` minutes, ``refresh_on_read``, ``sweep_interval_minutes``).
         collection: name prefix of the two Chroma collections (``lightmem_store``).
         memories_label / messages_label: the reserved last labels (``None`` disables one).
+        memory_search: ``RetrievalConfig`` overrides for searches of the memories view (default: the memory's
+            retrieval config, hybrid). Scores of memories are that mode's scores (hybrid: in [0, 1]).
 
     Instantiate:
         .. code-block:: python
@@ -223,6 +225,7 @@ class LightMemStore(BaseStore):
         collection: str = "lightmem_store",
         memories_label: str | None = MEMORIES,
         messages_label: str | None = MESSAGES,
+        memory_search: Mapping[str, Any] | None = None,
     ) -> None:
         if not _COLLECTION.match(collection + "_items") or len(collection) > 400:
             raise ConfigurationError(
@@ -235,6 +238,7 @@ class LightMemStore(BaseStore):
         if memories_label is not None and memories_label == messages_label:
             raise ConfigurationError("memories_label and messages_label must differ")
         self.memory = memory
+        self.memory_search = dict(memory_search or {})
         self.memories_label = memories_label if memory is not None else None
         self.messages_label = messages_label if memory is not None else None
         self.ttl_config = ttl
@@ -708,15 +712,16 @@ class LightMemStore(BaseStore):
         return self._memory_item(entry) if entry is not None else None
 
     def _search_memories(self, users: list[Namespace], op: SearchOp, vector: list[float] | None, want: int) -> _Hits:
-        store = self._lightmem().store
-        if vector is None:
+        memory = self._lightmem()
+        store = memory.store
+        if vector is None or not op.query:
             records = [self._memory_record(e) for user in users for e in store.list(user)]
             return _Hits([], [r for r in records if matches(r.item.value, op.filter)])
         ranked: list[tuple[float, _Record]] = []
         for user in users:  # one collection per user: ask each for enough that pass the filter
             n = max(want, 10) * 2
             while True:
-                hits = store.search(user, vector, k=n)
+                hits = memory.search(user, op.query, k=n, **self.memory_search)  # hybrid by default
                 passing = [
                     (hit.score, record)
                     for hit in hits

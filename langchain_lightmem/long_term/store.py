@@ -1,10 +1,11 @@
 """Long-term memory in Chroma: two collections per namespace, one for current memories and one for history.
 
-Why per namespace: Chroma evaluates a metadata filter against every record it matches, so a shared collection
-filtered by namespace gets slower with every tenant's data (measured here: 0.8 ms per query at 5k records, 12.6
-ms at 50k). A namespace's own collection is searched with no filter at all, and isolation is physical: a query,
-get or delete only ever touches the collections of the namespace it was given, so a caller's filter can narrow
-a search but never widen it.
+Why per namespace: Chroma's filtered queries slow down as a collection grows, so a shared collection filtered by
+namespace gets slower with every tenant's data (``python -m benchmarks.chroma_filter``: 61 ms per query for a
+namespace holding 10% of a 50k collection, against 4 ms unfiltered). A namespace's own collection is searched
+with no filter at all (the price: ~2.6 MB of RAM per namespace, docs/architecture.md), and isolation is
+physical: a query, get or delete only ever touches the collections of the namespace it was given, so a caller's
+filter can narrow a search but never widen it.
 
 Why a history collection: superseded entries (after consolidation) leave default search. Moving them out keeps
 the default search unfiltered; ``include_history=True`` searches both collections.
@@ -13,14 +14,20 @@ Collection names are ``<chroma.collection>_<hash of the namespace>`` (``_h`` for
 recorded in the collection's metadata, with the embedding model, which is checked on every open. Vectors are
 computed by our embedder and passed explicitly: Chroma's default embedding function (which downloads a model) is
 never used.
+
+With a :class:`~langchain_lightmem.long_term.lexical.LexicalIndex`, every write (``add``, ``upsert``,
+``supersede``, ``delete``, ``delete_namespace``) also updates the namespace's BM25 index, so hybrid search never
+rebuilds it; an index found inconsistent after a crash is rebuilt from Chroma on first use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +36,7 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_lightmem.config import ChromaConfig
 from langchain_lightmem.errors import ConfigurationError, StoreError
+from langchain_lightmem.long_term.lexical import LexicalHit, LexicalIndex, LexicalRow, epoch_range
 from langchain_lightmem.models import embeddings_model_id
 from langchain_lightmem.types import MemoryEntry, Namespace, SearchResult, key_to_namespace, namespace_key
 
@@ -88,11 +96,15 @@ class ChromaMemoryStore:
         config: where Chroma lives (embedded folder, server, or in memory) and the collection-name prefix.
         path: folder for the embedded client.
         embeddings: the embedder; its ``model_id`` is recorded on each collection and checked when it is opened.
+        lexical: the BM25 index kept in step with every write (hybrid and lexical search need it).
     """
 
-    def __init__(self, config: ChromaConfig, path: Path, embeddings: Embeddings) -> None:
+    def __init__(
+        self, config: ChromaConfig, path: Path, embeddings: Embeddings, *, lexical: LexicalIndex | None = None
+    ) -> None:
         self.config = config
         self.embeddings = embeddings
+        self.lexical = lexical
         self.model_id = embeddings_model_id(embeddings)
         self.client = _client(config, path)
         self._collections: dict[tuple[Namespace, bool], Any] = {}
@@ -168,12 +180,16 @@ class ChromaMemoryStore:
             known = {r["id"] for c in self._both(namespace) for r in _get_rows(c, [e.id for e in group], [])}
             fresh = [e for e in group if e.id not in known]
             if fresh:
-                self._write(self._collection(namespace, create=True), fresh, replace=False)
+                with self._indexing(namespace) as index:
+                    self._write(self._collection(namespace, create=True), fresh, replace=False)
+                    index.upsert(fresh)
 
     def upsert(self, entries: Sequence[MemoryEntry]) -> None:
         """Insert or overwrite current entries, text, vector and metadata (fields now ``None`` are cleared)."""
         for namespace, group in _by_namespace(entries).items():
-            self._write(self._collection(namespace, create=True), group, replace=True)
+            with self._indexing(namespace) as index:
+                self._write(self._collection(namespace, create=True), group, replace=True)
+                index.upsert(group)
 
     def supersede(self, entries: Sequence[MemoryEntry]) -> None:
         """Move entries (with ``superseded_by`` / ``valid_to`` set) out of current memory into history.
@@ -182,14 +198,17 @@ class ChromaMemoryStore:
         and repeating the move completes it.
         """
         for namespace, group in _by_namespace(entries).items():
-            current = self._collection(namespace)
-            vectors: dict[str, list[float]] = {}
-            if current is not None:
-                vectors = {r["id"]: r["embeddings"] for r in _get_rows(current, [e.id for e in group], ["embeddings"])}
-            history = self._collection(namespace, history=True, create=True)
-            self._write(history, group, replace=True, vectors=[vectors.get(e.id) for e in group])
-            if current is not None:
-                current.delete(ids=[e.id for e in group])
+            with self._indexing(namespace) as index:
+                current = self._collection(namespace)
+                vectors: dict[str, list[float]] = {}
+                if current is not None:
+                    rows = _get_rows(current, [e.id for e in group], ["embeddings"])
+                    vectors = {r["id"]: r["embeddings"] for r in rows}
+                history = self._collection(namespace, history=True, create=True)
+                self._write(history, group, replace=True, vectors=[vectors.get(e.id) for e in group])
+                if current is not None:
+                    current.delete(ids=[e.id for e in group])
+                index.upsert(group, history=True)
 
     def _write(
         self,
@@ -217,11 +236,13 @@ class ChromaMemoryStore:
     def delete(self, namespace: Namespace, ids: Sequence[str]) -> int:
         """Delete entries of this namespace by id, history included. Returns how many were found."""
         deleted = 0
-        for collection in self._both(namespace):
-            mine = [r["id"] for r in _get_rows(collection, ids, [])]
-            if mine:
-                collection.delete(ids=mine)
-                deleted += len(mine)
+        with self._indexing(namespace) as index:
+            for collection in self._both(namespace):
+                mine = [r["id"] for r in _get_rows(collection, ids, [])]
+                if mine:
+                    collection.delete(ids=mine)
+                    deleted += len(mine)
+            index.delete(ids)
         return deleted
 
     def delete_namespace(self, namespace: Namespace) -> int:
@@ -235,7 +256,23 @@ class ChromaMemoryStore:
             self.client.delete_collection(collection.name)
             with self._lock:
                 self._collections.pop((namespace, history), None)
+        if self.lexical is not None:
+            self.lexical.drop(self.collection_name(namespace))
         return removed
+
+    @contextlib.contextmanager
+    def _indexing(self, namespace: Namespace) -> Iterator[_IndexWrite]:
+        """Around one Chroma write of a namespace: its lexical index is marked pending first, and the body updates
+        it once Chroma has the change. A write that fails half-way leaves the mark: the index is rebuilt from
+        Chroma on next use."""
+        write = _IndexWrite(self.lexical, self.collection_name(namespace))
+        if self.lexical is not None:
+            self.lexical.begin_write(write.name)
+        try:
+            yield write
+        finally:
+            if self.lexical is not None and not write.done:
+                self.lexical.invalidate(write.name)
 
     # -- reads ----------------------------------------------------------------------------------------------
 
@@ -269,6 +306,127 @@ class ChromaMemoryStore:
                 results.append(SearchResult(entry=MemoryEntry.from_record(eid, doc, meta), score=1.0 - float(dist)))
         results.sort(key=lambda r: -r.score)
         return results[:k]
+
+    # -- hybrid retrieval (long_term/retrieval.py composes these) ------------------------------------------
+
+    def _lexical_ready(self, namespace: Namespace) -> LexicalIndex:
+        """The lexical index, rebuilt from Chroma first when it is not consistent with it (checked once)."""
+        if self.lexical is None:
+            raise ConfigurationError(
+                "lexical and hybrid search need a lexical index: build the store with lexical=LexicalIndex(path) "
+                "(LightMem does), or use retrieval mode 'dense'"
+            )
+        name = self.collection_name(namespace)
+        if self.lexical.checked(name):
+            return self.lexical
+        if self.lexical.needs_rebuild(name, self.count(namespace, include_history=True)):
+            logger.info("rebuilding the lexical index of %s from Chroma", namespace_key(namespace))
+            rows: dict[bool, list[LexicalRow]] = {}
+            for history in (False, True):
+                collection = self._collection(namespace, history=history)
+                res = collection.get(include=["documents", "metadatas"]) if collection is not None else None
+                entries = (
+                    [MemoryEntry.from_record(i, d, m) for i, d, m in zip(*_columns(res), strict=True)] if res else []
+                )
+                # Chroma returns insertion order; event time first keeps message order for timestamped messages.
+                entries.sort(key=lambda e: e.event_time)
+                rows[history] = _lexical_rows(entries)
+            self.lexical.rebuild(name, rows[False], rows[True])
+        return self.lexical
+
+    def lexical_search(
+        self,
+        namespace: Namespace,
+        query: str,
+        *,
+        limit: int,
+        include_history: bool = False,
+        time_range: TimeRange | None = None,
+    ) -> list[LexicalHit]:
+        """The namespace's ``limit`` best entries for ``query`` by BM25 (ids and scores), best first."""
+        if not self._both(namespace, include_history=True):
+            return []
+        index = self._lexical_ready(namespace)
+        return index.search(
+            self.collection_name(namespace),
+            query,
+            limit=limit,
+            include_history=include_history,
+            time_range=epoch_range(time_range),
+        )
+
+    def dense_search(
+        self,
+        namespace: Namespace,
+        vector: Sequence[float],
+        *,
+        k: int,
+        where: Mapping[str, Any] | None = None,
+        include_history: bool = False,
+    ) -> list[tuple[str, float]]:
+        """Ids of the ``k`` entries closest to ``vector`` with their cosine, best first (``where``: a Chroma filter).
+
+        Only ids and distances come back: :meth:`fetch` reads the entries that survive ranking.
+        """
+        out: list[tuple[str, float]] = []
+        for collection in self._both(namespace, include_history=include_history):
+            try:
+                res = collection.query(query_embeddings=[list(vector)], n_results=k, where=where, include=["distances"])
+            except ValueError as exc:
+                raise StoreError(f"Chroma rejected the search (check the filters): {exc}") from exc
+            out.extend((i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True))
+        out.sort(key=lambda hit: -hit[1])
+        return out[:k]
+
+    def fetch(
+        self,
+        namespace: Namespace,
+        ids: Sequence[str],
+        *,
+        where: Mapping[str, Any] | None = None,
+        include_history: bool = False,
+    ) -> dict[str, MemoryEntry]:
+        """Entries of the namespace by id that pass ``where`` (a Chroma filter).
+
+        With a lexical index they are read from its copy (one SQLite query); a filter is still checked by Chroma.
+        """
+        ids = list(dict.fromkeys(ids))  # Chroma refuses repeated ids
+        if not ids:
+            return {}
+        if self.lexical is not None:
+            index = self._lexical_ready(namespace)
+            name = self.collection_name(namespace)
+            records = index.records(name, ids, include_history=include_history)
+            if where is not None:
+                passing = {
+                    i for c in self._both(namespace, include_history=include_history) for i in _ids_where(c, ids, where)
+                }
+                records = {i: r for i, r in records.items() if i in passing}
+            return {i: MemoryEntry.from_record(i, text, json.loads(record)) for i, (text, record) in records.items()}
+        found: dict[str, MemoryEntry] = {}
+        for collection in self._both(namespace, include_history=include_history):
+            for start in range(0, len(ids), _CHUNK):
+                try:
+                    res = collection.get(
+                        ids=ids[start : start + _CHUNK], where=where, include=["documents", "metadatas"]
+                    )
+                except ValueError as exc:
+                    raise StoreError(f"Chroma rejected the search (check the filters): {exc}") from exc
+                for eid, doc, meta in zip(*_columns(res), strict=True):
+                    found.setdefault(eid, MemoryEntry.from_record(eid, doc, meta))
+        return found
+
+    def segment_neighbours(self, namespace: Namespace, ids: Sequence[str], *, window: int) -> dict[str, list[str]]:
+        """For each id, up to ``window`` entries on each side of it in its topic segment, in message order."""
+        if self.lexical is None or not ids:
+            return {}
+        return self._lexical_ready(namespace).neighbours(self.collection_name(namespace), ids, window=window)
+
+    def positions(self, namespace: Namespace, ids: Sequence[str]) -> dict[str, int]:
+        """Each id's position in the namespace (message order for entries of the write path)."""
+        if self.lexical is None or not ids:
+            return {}
+        return self._lexical_ready(namespace).positions(self.collection_name(namespace), ids)
 
     def get_with_vectors(self, namespace: Namespace, ids: Sequence[str]) -> list[tuple[MemoryEntry, list[float]]]:
         """Current entries of the namespace by id, each with its stored vector."""
@@ -349,11 +507,50 @@ class ChromaMemoryStore:
         return sum(c.count() for c in self._both(namespace, include_history=include_history))
 
 
+class _IndexWrite:
+    """The lexical half of one write (nothing without an index)."""
+
+    def __init__(self, lexical: LexicalIndex | None, name: str) -> None:
+        self.lexical, self.name, self.done = lexical, name, False
+
+    def upsert(self, entries: Sequence[MemoryEntry], *, history: bool = False) -> None:
+        if self.lexical is not None:
+            self.lexical.upsert(self.name, _lexical_rows(entries), history=history)
+        self.done = True
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if self.lexical is not None:
+            self.lexical.delete(self.name, list(ids))
+        self.done = True
+
+
+def _lexical_rows(entries: Sequence[MemoryEntry]) -> list[LexicalRow]:
+    return [
+        LexicalRow(e.id, e.text, e.event_time.timestamp(), e.segment_id, json.dumps(e.to_metadata())) for e in entries
+    ]
+
+
 def _by_namespace(entries: Sequence[MemoryEntry]) -> dict[Namespace, list[MemoryEntry]]:
     groups: dict[Namespace, list[MemoryEntry]] = {}
     for entry in entries:
         groups.setdefault(entry.namespace, []).append(entry)
     return groups
+
+
+def _ids_where(collection: Any, ids: Sequence[str], where: Mapping[str, Any]) -> list[str]:
+    """The ids among ``ids`` whose entries pass ``where``."""
+    passing: list[str] = []
+    for start in range(0, len(ids), _CHUNK):
+        try:
+            res = collection.get(ids=list(ids[start : start + _CHUNK]), where=where, include=[])
+        except ValueError as exc:
+            raise StoreError(f"Chroma rejected the search (check the filters): {exc}") from exc
+        passing.extend(res["ids"])
+    return passing
+
+
+def _columns(res: Mapping[str, Any]) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    return res["ids"], res["documents"], res["metadatas"]
 
 
 def _get_rows(collection: Any, ids: Sequence[str], include: list[str]) -> list[dict[str, Any]]:
