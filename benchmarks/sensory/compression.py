@@ -17,7 +17,6 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from benchmarks.data import DataNotFoundError, load_locomo
+from benchmarks.sensory import publish
 from benchmarks.sensory.metrics import answer_survival
 from langchain_lightmem.config import CompressionConfig
 from langchain_lightmem.sensory.compression import Compressor, build_compressor
@@ -175,10 +175,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--call-size", type=int, default=64, help="messages per compress() call (default 64)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    result = run(args)
-    print(report(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    publish(run(args), report, args.json)
 
 
 if __name__ == "__main__":

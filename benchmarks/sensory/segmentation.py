@@ -15,7 +15,6 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from benchmarks.sensory import publish
 from benchmarks.sensory.data import Stream, stream_messages, topic_streams
 from benchmarks.sensory.metrics import boundary_matches, pk, window_diff
 from langchain_lightmem.config import SegmentationConfig
@@ -192,10 +192,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--hybrid-tolerance", type=int, default=SegmentationConfig().tolerance)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    result = run(args)
-    print(report(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    publish(run(args), report, args.json)
 
 
 if __name__ == "__main__":

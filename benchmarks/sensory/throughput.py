@@ -15,7 +15,6 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ import torch
 from tqdm import tqdm
 
 from benchmarks.data import DataNotFoundError, load_locomo
+from benchmarks.sensory import publish
 from benchmarks.sensory.compression import standin_llmlingua2
 from langchain_lightmem import LightMem, LightMemConfig
 from langchain_lightmem.models import load_embeddings
@@ -121,10 +121,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    result = run(args)
-    print(report(result))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    publish(run(args), report, args.json)
 
 
 if __name__ == "__main__":
