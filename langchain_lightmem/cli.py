@@ -136,9 +136,37 @@ def cmd_search(args: argparse.Namespace) -> int:
             parse_timestamp(args.since) if args.since else None,
             parse_timestamp(args.until) if args.until else None,
         )
+    ranking = {"mode": args.mode, "time_mode": args.time_mode}
     with _build_memory(args) as memory:
+        namespace = _namespace(args.namespace)
+        if args.max_tokens is not None:
+            context = memory.context(
+                namespace,
+                args.query,
+                max_tokens=args.max_tokens,
+                time_range=time_range,
+                include_history=args.history,
+                reference_time=args.reference_time,
+                **ranking,
+            )
+            if args.json:
+                items = [
+                    {"score": i.hit.score, "neighbour_of": i.neighbour_of, **i.hit.entry.model_dump(mode="json")}
+                    for i in context.items
+                ]
+                print(json.dumps({"tokens": context.tokens, "text": context.render(), "items": items}, indent=2))
+            else:
+                print(context.render(sources=args.sources) or "no memories found")
+                print(f"({len(context.items)} memories, {context.tokens} of {args.max_tokens} tokens)")
+            return 0
         hits = memory.search(
-            _namespace(args.namespace), args.query, k=args.k, time_range=time_range, include_history=args.history
+            namespace,
+            args.query,
+            k=args.k,
+            time_range=time_range,
+            include_history=args.history,
+            reference_time=args.reference_time,
+            **ranking,
         )
         if args.json:
             print(json.dumps([{"score": h.score, **h.entry.model_dump(mode="json")} for h in hits], indent=2))
@@ -339,6 +367,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only memories of events at or after this ISO date")
     p.add_argument("--until", help="only memories of events at or before this ISO date")
     p.add_argument("--history", action="store_true", help="include superseded memories")
+    p.add_argument(
+        "--mode", choices=["hybrid", "dense", "lexical"], help="ranking (default: the config's, normally hybrid)"
+    )
+    p.add_argument(
+        "--reference-time",
+        help="the date 'last month' or 'two weeks ago' is read against (ISO date or epoch seconds; default now)",
+    )
+    p.add_argument(
+        "--time-mode",
+        choices=["boost", "filter", "off"],
+        help="what a time expression in the query does (default: the config's, normally boost)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        help="print the packed context that fits this many tokens (grouped by day) instead of the top k",
+    )
+    p.add_argument("--sources", action="store_true", help="with --max-tokens: show each memory's message ids")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_search)
 

@@ -63,6 +63,22 @@ def test_ingest_search_stats_flush_forget(tmp_path, capsys):
     code, out, _ = run(capsys, tmp_path, "search", "bees", "--namespace", "team/alice")
     assert code == 0 and "sources: a1" in out
 
+    code, out, _ = run(capsys, tmp_path, "search", "honey", "--namespace", "team/alice", "--mode", "lexical", "--json")
+    # BM25 alone: only a3 says honey; a2, the turn before it, comes with it as its segment neighbour; a1 not at all
+    assert code == 0 and [h["source_ids"] for h in json.loads(out)] == [["a3"], ["a2"]]
+
+    code, out, _ = run(
+        capsys, tmp_path, "search", "bees", "--namespace", "team/alice", "--max-tokens", "200", "--sources"
+    )
+    assert code == 0 and "I keep bees on my roof in Lyon. [a1]" in out and "of 200 tokens" in out
+
+    question = "What did I say about bees last month?"
+    args = ("--namespace", "team/alice", "--reference-time", "2001-02-01", "--time-mode")
+    code, out, _ = run(capsys, tmp_path, "search", question, *args, "filter")
+    assert code == 0 and "no memories found" in out  # the window is January 2001, the memories are from today
+    code, out, _ = run(capsys, tmp_path, "search", question, *args, "boost")
+    assert code == 0 and "sources: a1" in out
+
     code, out, _ = run(capsys, tmp_path, "stats", "--json")
     (report,) = json.loads(out)
     assert report["entries"] == 3 and report["messages"]["done"] == 3 and report["usage"]["extract"]["calls"] == 0

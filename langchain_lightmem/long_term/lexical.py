@@ -336,6 +336,14 @@ class LexicalIndex:
                 return {}
             return {str(i): int(p) for i, p in self._by_id(stem, "id, position", ids)}
 
+    def event_times(self, collection: str, ids: Sequence[str]) -> dict[str, float]:
+        """Each id's event time in epoch seconds."""
+        with self._lock:
+            stem = self._tables(collection, create=False)
+            if stem is None:
+                return {}
+            return {str(i): float(t) for i, t in self._by_id(stem, "id, event_ts", ids)}
+
     def _by_id(self, stem: str, columns: str, ids: Sequence[str], condition: str = "") -> list[tuple[Any, ...]]:
         """``SELECT columns`` of the rows with these ids (and ``condition``), in chunks of host parameters."""
         rows: list[tuple[Any, ...]] = []

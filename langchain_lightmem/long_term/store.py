@@ -428,6 +428,22 @@ class ChromaMemoryStore:
             return {}
         return self._lexical_ready(namespace).positions(self.collection_name(namespace), ids)
 
+    def event_times(self, namespace: Namespace, ids: Sequence[str]) -> dict[str, float]:
+        """Each id's event time in epoch seconds (from the lexical index when there is one, else from Chroma)."""
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return {}
+        if self.lexical is not None:
+            return self._lexical_ready(namespace).event_times(self.collection_name(namespace), ids)
+        out: dict[str, float] = {}
+        for collection in self._both(namespace):
+            for start in range(0, len(ids), _CHUNK):
+                res = collection.get(ids=ids[start : start + _CHUNK], include=["metadatas"])
+                out.update(
+                    (i, float(m.get("event_ts", 0.0))) for i, m in zip(res["ids"], res["metadatas"], strict=True)
+                )
+        return out
+
     def get_with_vectors(self, namespace: Namespace, ids: Sequence[str]) -> list[tuple[MemoryEntry, list[float]]]:
         """Current entries of the namespace by id, each with its stored vector."""
         collection = self._collection(namespace)

@@ -167,6 +167,48 @@ def test_time_expressions_boost_or_filter_by_event_date(tmp_path, static_embeddi
     assert len(off) == 6
 
 
+def test_boost_window_finds_entries_beyond_the_candidates_without_a_chroma_time_filter(
+    tmp_path, static_embeddings, monkeypatch
+):
+    # Fifteen near-identical entries, one of them inside the window; no query word matches it lexically ("eat"
+    # vs "ate"), and only 2 vector candidates are kept: the wider scan of the same query must bring it in.
+    store = make_store(tmp_path, static_embeddings)
+    store.add([entry(i, f"I ate pasta at home, night {i}.", days=21 if i == 7 else 0) for i in range(15)])
+    wheres = []
+    dense_search = store.dense_search
+    monkeypatch.setattr(
+        store, "dense_search", lambda *a, **kw: wheres.append(kw.get("where")) or dense_search(*a, **kw)
+    )
+    search = searcher(store, candidates=2, neighbour_weight=0.0, time_boost=1.0)
+    top = search.search(("a",), "What did I eat two weeks ago?", k=1, reference_time=T0 + timedelta(days=35))
+    assert [h.entry.id for h in top] == ["e7"]
+    assert wheres == [None]  # one unfiltered query: a Chroma filter on event time is slow at scale
+
+
+def test_neighbours_of_low_anchors_are_not_read_and_the_top_is_unchanged(tmp_path, static_embeddings):
+    from langchain_lightmem.long_term.retrieval import _Candidate
+
+    store = make_store(tmp_path, static_embeddings)
+    store.add([entry(i, f"turn {i} of a long talk", segment=f"s{i // 4}") for i in range(40)])
+    entries = store.fetch(("a",), [f"e{i}" for i in range(0, 40, 2)])  # every other turn matched
+    scores = {entry_id: 1.0 / (1 + int(entry_id[1:])) for entry_id in entries}
+    fetched: list[str] = []
+    fetch = store.fetch
+    store.fetch = lambda ns, ids, **kw: fetched.extend(ids) or fetch(ns, ids, **kw)  # type: ignore[method-assign]
+
+    def spread(candidates: int) -> list[str]:
+        found = {i: _Candidate(e, score=scores[i]) for i, e in entries.items()}
+        config = RetrievalConfig(candidates=candidates, neighbour_weight=0.8)
+        searcher(store)._spread(("a",), found, config, None, False)
+        return [c.entry.id for c in sorted(found.values(), key=lambda c: (-c.score, c.entry.event_time))]
+
+    everything = spread(10_000)
+    fetched.clear()
+    cut = spread(5)
+    assert cut[:5] == everything[:5]
+    assert len(fetched) < 20 and set(fetched) <= {f"e{i}" for i in range(1, 40, 2)}
+
+
 def test_neighbour_spread_lifts_the_answer_next_to_the_matching_turn(tmp_path, static_embeddings):
     store = make_store(tmp_path, static_embeddings)
     turns = ["What instrument are you learning these days?", "The bassoon, since March.", "Nice weather today."]
