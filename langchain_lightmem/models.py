@@ -92,9 +92,52 @@ class CachedEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
 
+def _bucket(n: int, low: int, high: int) -> int:
+    """The smallest power of two >= ``n``, within ``[low, high]``."""
+    return max(low, min(high, 1 << max(n - 1, 0).bit_length()))
+
+
 def _sentence_transformer_embeddings(model: Any, model_id: str, config: EmbeddingConfig) -> CachedEmbeddings:
+    """Embeddings over a SentenceTransformer, its forward passes run in a few fixed tensor shapes.
+
+    Why: PyTorch's CPU kernels (oneDNN) keep native memory per input shape they see, and free text gives every
+    batch a new (batch, length) shape. Encoding varied chitchat turns, resident memory grew ~60 MB per 1,000
+    texts without end; with batch sizes and lengths rounded up to powers of two it stays flat
+    (docs/reliability.md, "Soak"). Padding is masked out of the pooling, so vectors are unchanged; at most 2x the
+    tokens are computed, and a single short query is not padded at all (batch 1, 16 tokens).
+    """
+    tokenizer: Any = getattr(model, "tokenizer", None)
+    longest = int(getattr(model, "max_seq_length", 0) or 512)
+    lock = threading.Lock()
+    shaped = [tokenizer is not None]  # False: not a text model we can pad, or a sentence-transformers without
+    # per-call processing_kwargs; then texts are encoded as given
+
+    def plain(texts: list[str]) -> np.ndarray:
+        out = model.encode(texts, batch_size=config.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(out)
+
     def encode(texts: list[str]) -> np.ndarray:
-        return model.encode(texts, batch_size=config.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        if not shaped[0]:
+            return plain(texts)
+        rows = texts + [""] * (_bucket(len(texts), 1, config.batch_size) - len(texts))
+        ids = tokenizer(rows, truncation=True, max_length=longest)["input_ids"]
+        width = _bucket(max(len(i) for i in ids), 16, longest)
+        text = {"padding": "max_length", "max_length": width, "truncation": True}
+        try:
+            with lock:  # one forward pass at a time: it already uses every core
+                out = model.encode(
+                    rows,
+                    batch_size=len(rows),
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                    processing_kwargs={"text": text},
+                )
+        except (TypeError, ValueError) as exc:
+            if "processing_kwargs" not in str(exc):
+                raise
+            shaped[0] = False
+            return plain(texts)
+        return np.asarray(out)[: len(texts)]
 
     return CachedEmbeddings(encode, model_id=model_id, batch_size=config.batch_size, cache_size=config.cache_size)
 
