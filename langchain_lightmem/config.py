@@ -199,7 +199,7 @@ class RetrievalConfig(_Section):
     neighbour_weight: float = Field(
         0.4, ge=0.0, le=1.0, description="How much an entry's best topic-segment neighbour lifts it (noisy OR); 0: off."
     )
-    neighbour_window: int = Field(1, ge=1, le=10, description="Neighbours on each side (spread and expansion).")
+    neighbour_window: int = Field(2, ge=1, le=10, description="Neighbours on each side (spread and expansion).")
     time_mode: Literal["boost", "filter", "off"] = Field(
         "boost", description="What a time expression in the query does: boost entries in its window, or filter."
     )

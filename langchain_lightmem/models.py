@@ -55,6 +55,7 @@ class CachedEmbeddings(Embeddings):
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self.encoder: Any = None  # the model behind ``encode``, when there is one (a SentenceTransformer)
 
     def _key(self, text: str) -> str:
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
@@ -92,9 +93,22 @@ class CachedEmbeddings(Embeddings):
         return self.embed_documents([text])[0]
 
 
-def _bucket(n: int, low: int, high: int) -> int:
-    """The smallest power of two >= ``n``, within ``[low, high]``."""
-    return max(low, min(high, 1 << max(n - 1, 0).bit_length()))
+_WIDTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)  # padded lengths: at most 1.5x the longest text
+
+
+def _width(n: int, longest: int) -> int:
+    """The padded length of a batch whose longest text has ``n`` tokens."""
+    return min(longest, next((w for w in _WIDTHS if w >= n), longest))
+
+
+def _batches(n: int, largest: int) -> list[int]:
+    """``n`` rows as batches of power-of-two sizes, largest first: 19 -> [16, 2, 1]."""
+    sizes: list[int] = []
+    while n > 0:
+        size = min(largest, 1 << (n.bit_length() - 1))
+        sizes.append(size)
+        n -= size
+    return sizes
 
 
 def _sentence_transformer_embeddings(model: Any, model_id: str, config: EmbeddingConfig) -> CachedEmbeddings:
@@ -102,9 +116,9 @@ def _sentence_transformer_embeddings(model: Any, model_id: str, config: Embeddin
 
     Why: PyTorch's CPU kernels (oneDNN) keep native memory per input shape they see, and free text gives every
     batch a new (batch, length) shape. Encoding varied chitchat turns, resident memory grew ~60 MB per 1,000
-    texts without end; with batch sizes and lengths rounded up to powers of two it stays flat
-    (docs/reliability.md, "Soak"). Padding is masked out of the pooling, so vectors are unchanged; at most 2x the
-    tokens are computed, and a single short query is not padded at all (batch 1, 16 tokens).
+    texts without end; with a bounded set of shapes it stays flat (docs/reliability.md, "Soak"). Texts are
+    sorted by length and cut into batches of power-of-two sizes (19 texts: 16 + 2 + 1), each padded to one of a
+    few widths (at most 1.5x its longest text). Padding is masked out of the pooling: vectors are unchanged.
     """
     tokenizer: Any = getattr(model, "tokenizer", None)
     longest = int(getattr(model, "max_seq_length", 0) or 512)
@@ -116,30 +130,44 @@ def _sentence_transformer_embeddings(model: Any, model_id: str, config: Embeddin
         out = model.encode(texts, batch_size=config.batch_size, convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(out)
 
-    def encode(texts: list[str]) -> np.ndarray:
-        if not shaped[0]:
-            return plain(texts)
-        rows = texts + [""] * (_bucket(len(texts), 1, config.batch_size) - len(texts))
-        ids = tokenizer(rows, truncation=True, max_length=longest)["input_ids"]
-        width = _bucket(max(len(i) for i in ids), 16, longest)
+    def forward(rows: list[str], width: int) -> np.ndarray:
         text = {"padding": "max_length", "max_length": width, "truncation": True}
-        try:
-            with lock:  # one forward pass at a time: it already uses every core
-                out = model.encode(
-                    rows,
-                    batch_size=len(rows),
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                    processing_kwargs={"text": text},
-                )
-        except (TypeError, ValueError) as exc:
-            if "processing_kwargs" not in str(exc):
-                raise
-            shaped[0] = False
-            return plain(texts)
-        return np.asarray(out)[: len(texts)]
+        with lock:  # one forward pass at a time: it already uses every core
+            out = model.encode(
+                rows,
+                batch_size=len(rows),
+                convert_to_numpy=True,
+                show_progress_bar=False,
+                processing_kwargs={"text": text},
+            )
+        return np.asarray(out)
 
-    return CachedEmbeddings(encode, model_id=model_id, batch_size=config.batch_size, cache_size=config.cache_size)
+    def encode(texts: list[str]) -> np.ndarray:
+        if not shaped[0] or not texts:
+            return plain(texts)
+        sizes = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=longest)["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: -sizes[i])
+        out: np.ndarray | None = None
+        start = 0
+        for size in _batches(len(texts), config.batch_size):
+            rows = order[start : start + size]
+            start += size
+            try:
+                vectors = forward([texts[i] for i in rows], _width(sizes[rows[0]], longest))
+            except (TypeError, ValueError) as exc:
+                if "processing_kwargs" not in str(exc):
+                    raise
+                shaped[0] = False
+                return plain(texts)
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=vectors.dtype)
+            out[rows] = vectors
+        assert out is not None
+        return out
+
+    embeddings = CachedEmbeddings(encode, model_id=model_id, batch_size=config.batch_size, cache_size=config.cache_size)
+    embeddings.encoder = model
+    return embeddings
 
 
 def load_embeddings(config: EmbeddingConfig | None = None) -> CachedEmbeddings:

@@ -30,3 +30,11 @@ def test_data_summary_on_a_small_file(data_dir: Path, capsys):
     out = capsys.readouterr().out
     assert "1 conversations, 2 sessions, 7 turns, 6 questions" in out
     assert "evidence ids rewritten: 2, dropped (name no turn): 1" in out
+
+
+def test_embedding_memory_compares_both_encoders_in_fresh_processes(capsys):
+    from benchmarks import embedding_memory
+
+    assert embedding_memory.main(["--texts", "60", "--every", "30"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| plain", "| shipped"))]
+    assert len(rows) == 2 and all(row.count(" MB") == 2 for row in rows)
