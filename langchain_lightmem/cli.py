@@ -136,19 +136,17 @@ def cmd_search(args: argparse.Namespace) -> int:
             parse_timestamp(args.since) if args.since else None,
             parse_timestamp(args.until) if args.until else None,
         )
-    ranking = {"mode": args.mode, "time_mode": args.time_mode}
+    options: dict[str, Any] = {
+        "time_range": time_range,
+        "include_history": args.history,
+        "reference_time": args.reference_time,
+        "mode": args.mode,
+        "time_mode": args.time_mode,
+    }
     with _build_memory(args) as memory:
         namespace = _namespace(args.namespace)
         if args.max_tokens is not None:
-            context = memory.context(
-                namespace,
-                args.query,
-                max_tokens=args.max_tokens,
-                time_range=time_range,
-                include_history=args.history,
-                reference_time=args.reference_time,
-                **ranking,
-            )
+            context = memory.context(namespace, args.query, max_tokens=args.max_tokens, **options)
             if args.json:
                 items = [
                     {"score": i.hit.score, "neighbour_of": i.neighbour_of, **i.hit.entry.model_dump(mode="json")}
@@ -159,15 +157,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                 print(context.render(sources=args.sources) or "no memories found")
                 print(f"({len(context.items)} memories, {context.tokens} of {args.max_tokens} tokens)")
             return 0
-        hits = memory.search(
-            namespace,
-            args.query,
-            k=args.k,
-            time_range=time_range,
-            include_history=args.history,
-            reference_time=args.reference_time,
-            **ranking,
-        )
+        hits = memory.search(namespace, args.query, k=args.k, **options)
         if args.json:
             print(json.dumps([{"score": h.score, **h.entry.model_dump(mode="json")} for h in hits], indent=2))
             return 0

@@ -330,19 +330,19 @@ class LexicalIndex:
 
     def positions(self, collection: str, ids: Sequence[str]) -> dict[str, int]:
         """Each id's position (insertion order: message order for entries the write path made)."""
-        with self._lock:
-            stem = self._tables(collection, create=False)
-            if stem is None:
-                return {}
-            return {str(i): int(p) for i, p in self._by_id(stem, "id, position", ids)}
+        return {i: int(p) for i, p in self._column(collection, "position", ids).items()}
 
     def event_times(self, collection: str, ids: Sequence[str]) -> dict[str, float]:
         """Each id's event time in epoch seconds."""
+        return {i: float(t) for i, t in self._column(collection, "event_ts", ids).items()}
+
+    def _column(self, collection: str, column: str, ids: Sequence[str]) -> dict[str, Any]:
+        """``id -> column`` of the given rows (none when the namespace has no index)."""
         with self._lock:
             stem = self._tables(collection, create=False)
             if stem is None:
                 return {}
-            return {str(i): float(t) for i, t in self._by_id(stem, "id, event_ts", ids)}
+            return {str(i): value for i, value in self._by_id(stem, f"id, {column}", ids)}
 
     def _by_id(self, stem: str, columns: str, ids: Sequence[str], condition: str = "") -> list[tuple[Any, ...]]:
         """``SELECT columns`` of the rows with these ids (and ``condition``), in chunks of host parameters."""
