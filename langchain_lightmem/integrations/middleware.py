@@ -309,11 +309,6 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
                 self._recent.popitem(last=False)
         return block
 
-    def _block(self, hits: list[SearchResult]) -> str:
-        if self.min_score is not None:
-            hits = [h for h in hits if h.score >= self.min_score]
-        return format_memories(hits, self._counter, max_tokens=self.max_tokens, header=self.header)
-
     def _packed_block(self, context: MemoryContext) -> str:
         if self.min_score is not None:
             context.items = [i for i in context.items if i.hit.score >= self.min_score or i.rank is None]
@@ -338,6 +333,34 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
             return request.override(system_message=SystemMessage(f"{system.content}\n\n{block}".strip()))
         return request.override(system_message=SystemMessage([*system.content, {"type": "text", "text": block}]))
 
+    def _compute_block(self, namespace: Namespace, text: str) -> tuple[str, list[SearchResult]]:
+        """The prompt block for ``text`` and the memories it holds, in the order shown."""
+        if self.packing:
+            context = self.memory.context(
+                namespace, text, max_tokens=self._context_budget(), k=self.k, **self.retrieval
+            )
+            block = self._packed_block(context)
+            return block, (context.hits if block else [])
+        hits = self.memory.search(namespace, text, k=self.k, **self.retrieval)
+        if self.min_score is not None:
+            hits = [h for h in hits if h.score >= self.min_score]
+        block = format_memories(hits, self._counter, max_tokens=self.max_tokens, header=self.header)
+        return block, hits[: len(block.splitlines()) - 1] if block else []
+
+    def recall(self, query: str, *, namespace: str | Sequence[str]) -> list[SearchResult]:
+        """The memories this middleware would inject for a user message ``query`` (what the model sees), in order.
+
+        Example:
+            .. code-block:: python
+
+                [hit.entry.text for hit in memory_middleware.recall("Where do I live?", namespace="alice")]
+        """
+        return self._compute_block(normalize_namespace(namespace), query)[1]
+
+    async def arecall(self, query: str, *, namespace: str | Sequence[str]) -> list[SearchResult]:
+        """Async :meth:`recall` (in a worker thread)."""
+        return await asyncio.to_thread(self.recall, query, namespace=namespace)
+
     def wrap_model_call(
         self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelResponse[Any]]
     ) -> ModelResponse[Any]:
@@ -348,14 +371,7 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         key = self._cache_key(namespace, message)
         block = self._cached(key)
         if block is None:
-            if self.packing:
-                context = self.memory.context(
-                    namespace, message.text, max_tokens=self._context_budget(), k=self.k, **self.retrieval
-                )
-                block = self._remember_block(key, self._packed_block(context))
-            else:
-                hits = self.memory.search(namespace, message.text, k=self.k, **self.retrieval)
-                block = self._remember_block(key, self._block(hits))
+            block = self._remember_block(key, self._compute_block(namespace, message.text)[0])
         return handler(self._with_block(request, block))
 
     async def awrap_model_call(
@@ -368,14 +384,8 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         key = self._cache_key(namespace, message)
         block = self._cached(key)
         if block is None:
-            if self.packing:
-                context = await self.memory.acontext(
-                    namespace, message.text, max_tokens=self._context_budget(), k=self.k, **self.retrieval
-                )
-                block = self._remember_block(key, self._packed_block(context))
-            else:
-                hits = await self.memory.asearch(namespace, message.text, k=self.k, **self.retrieval)
-                block = self._remember_block(key, self._block(hits))
+            computed = await asyncio.to_thread(self._compute_block, namespace, message.text)
+            block = self._remember_block(key, computed[0])
         return await handler(self._with_block(request, block))
 
     # -- finished turns into the pipeline -------------------------------------------------------------------
