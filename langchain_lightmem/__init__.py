@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from langchain_lightmem.config import (
+    BackgroundConfig,
     ChromaConfig,
     CompressionConfig,
     ConsolidationConfig,
@@ -25,6 +26,7 @@ from langchain_lightmem.config import (
 from langchain_lightmem.errors import (
     ConfigurationError,
     DuplicateMessageError,
+    EmbeddingError,
     ExtractionError,
     InvalidMessageError,
     InvalidNamespaceError,
@@ -66,6 +68,7 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 __all__ = [
     "AddResult",
+    "BackgroundConfig",
     "ChromaConfig",
     "CompressionConfig",
     "ConfigurationError",
@@ -73,6 +76,7 @@ __all__ = [
     "ConsolidationReport",
     "DuplicateMessageError",
     "EmbeddingConfig",
+    "EmbeddingError",
     "ExtractionConfig",
     "ExtractionError",
     "InputConfig",

@@ -218,6 +218,23 @@ class RetrievalConfig(_Section):
     )
 
 
+class BackgroundConfig(_Section):
+    """The background worker: it runs the stages after acceptance for background adds (the agent middleware, chat
+    history and store surfaces), and flushes threads that went quiet.
+
+    A message is searchable as soon as ``add`` returns (as a *pending* entry). Extraction is batched: a batch closes
+    when its topic segments reach ``short_term.threshold_tokens``, or when its threads have been quiet for
+    ``idle_flush_seconds`` (then the pending entries are replaced by the extracted memories).
+    """
+
+    idle_flush_seconds: float | None = Field(
+        600.0,
+        gt=0,
+        description="A thread with no new message for this long is flushed by the worker; None: never.",
+    )
+    poll_seconds: float = Field(5.0, gt=0, description="How often the worker looks for idle threads.")
+
+
 class InputConfig(_Section):
     """How incoming messages are normalised (see docs/input.md)."""
 
@@ -275,6 +292,7 @@ class LightMemConfig(_Section):
     consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     input: InputConfig = Field(default_factory=InputConfig)
+    background: BackgroundConfig = Field(default_factory=BackgroundConfig)
 
     @classmethod
     def from_env(cls, **overrides: object) -> LightMemConfig:

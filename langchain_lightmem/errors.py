@@ -44,5 +44,9 @@ class ExtractionError(LightMemError):
     """The chat model gave no usable answer for a batch (after retries). The batch is kept."""
 
 
+class EmbeddingError(LightMemError):
+    """The embedder failed while messages were being accepted. Nothing of that call was stored: retry it."""
+
+
 class StoreError(LightMemError):
     """The long-term store (Chroma) refused an operation."""

@@ -26,6 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from langchain_lightmem.accounting import StageUsage
 from langchain_lightmem.types import (
     MemoryEntry,
@@ -36,7 +38,7 @@ from langchain_lightmem.types import (
     namespace_key,
 )
 
-SCHEMA_VERSION = 2  # 2: consolidation queue, decisions and leases (new tables only)
+SCHEMA_VERSION = 3  # 2: consolidation queue, decisions and leases (new tables); 3: messages.vector
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -57,10 +59,12 @@ CREATE TABLE IF NOT EXISTS messages (
     batch_id    TEXT,
     part_of     TEXT,
     extra       TEXT,
+    vector      BLOB,
     PRIMARY KEY (namespace, id)
 );
 CREATE INDEX IF NOT EXISTS messages_stage ON messages (namespace, stage, seq);
 CREATE INDEX IF NOT EXISTS messages_batch ON messages (namespace, batch_id);
+CREATE INDEX IF NOT EXISTS messages_open ON messages (stage, namespace);
 CREATE TABLE IF NOT EXISTS batches (
     namespace   TEXT NOT NULL,
     id          TEXT NOT NULL,
@@ -114,6 +118,10 @@ CREATE TABLE IF NOT EXISTS counters (
 """
 
 STAGES = ("accepted", "sensory", "short_term", "batched", "done")
+
+
+def _vector_bytes(vector: np.ndarray | Sequence[float] | None) -> bytes | None:
+    return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
 
 
 def new_worker_id() -> str:
@@ -175,6 +183,9 @@ class Journal:
             # executescript() would commit mid-transaction; run the statements one by one instead.
             for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 cur.execute(statement)
+            columns = {row[1] for row in cur.execute("PRAGMA table_info(messages)")}
+            if "vector" not in columns:  # a folder from before 3: its messages get vectors when next needed
+                cur.execute("ALTER TABLE messages ADD COLUMN vector BLOB")
             version = cur.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
                 cur.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -258,8 +269,8 @@ class Journal:
                 msg.seq = first + offset
                 cur.execute(
                     "INSERT INTO messages(namespace, id, seq, thread_id, role, speaker, content, compressed, tokens,"
-                    " ts, ts_iso, ingested_ts, stage, part_of, extra)"
-                    " VALUES(?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 'accepted', ?, ?)",
+                    " ts, ts_iso, ingested_ts, stage, part_of, extra, vector)"
+                    " VALUES(?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, 'accepted', ?, ?, ?)",
                     (
                         ns,
                         msg.id,
@@ -274,6 +285,7 @@ class Journal:
                         now,
                         msg.part_of,
                         json.dumps(msg.extra) if msg.extra else None,
+                        _vector_bytes(msg.vector),
                     ),
                 )
                 accepted.append(msg.id)
@@ -295,6 +307,7 @@ class Journal:
             segment_id=row["segment_id"],
             part_of=row["part_of"],
             extra=json.loads(row["extra"]) if row["extra"] else {},
+            vector=np.frombuffer(row["vector"], dtype=np.float32) if row["vector"] is not None else None,
         )
 
     def messages(self, namespace: Namespace, *, stage: str | None = None) -> list[Message]:
@@ -316,6 +329,66 @@ class Journal:
             rows = self._query(f"SELECT * FROM messages WHERE namespace = ? AND id IN ({marks})", (ns, *chunk))
             found.update({r["id"]: self._row_to_message(r) for r in rows})
         return found
+
+    def existing_ids(self, namespace: Namespace, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` are already accepted in the namespace."""
+        ns = namespace_key(namespace)
+        wanted = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(f"SELECT id FROM messages WHERE namespace = ? AND id IN ({marks})", (ns, *chunk))
+            found.update(r[0] for r in rows)
+        return found
+
+    def open_messages(self, namespace: Namespace, roles: Iterable[str]) -> list[Message]:
+        """Messages of ``roles`` accepted but not yet in long-term memory (their pending entries stand in), in order."""
+        roles = list(roles)
+        marks = ",".join("?" * len(roles))
+        rows = self._query(
+            f"SELECT * FROM messages WHERE namespace = ? AND stage != 'done' AND role IN ({marks}) ORDER BY seq",
+            (namespace_key(namespace), *roles),
+        )
+        return [self._row_to_message(r) for r in rows]
+
+    def closed_among(self, namespace: Namespace, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` are no longer open: written to long-term memory, or not in the journal at all."""
+        ns = namespace_key(namespace)
+        open_ids: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT id FROM messages WHERE namespace = ? AND stage != 'done' AND id IN ({marks})", (ns, *chunk)
+            )
+            open_ids.update(r[0] for r in rows)
+        return set(ids) - open_ids
+
+    def set_vectors(self, namespace: Namespace, vectors: Sequence[tuple[str, np.ndarray]]) -> None:
+        """Keep vectors computed later for messages accepted without one (a folder from before schema 3)."""
+        ns = namespace_key(namespace)
+        with self.transaction() as cur:
+            cur.executemany(
+                "UPDATE messages SET vector = ? WHERE namespace = ? AND id = ?",
+                [(_vector_bytes(v), ns, mid) for mid, v in vectors],
+            )
+
+    def activity(self, namespace: Namespace | None = None) -> dict[Namespace, dict[str | None, tuple[float, bool]]]:
+        """For each namespace with open messages, each thread with open messages: ``(last, unsegmented)``, the last
+        time it received one (``ingested_ts``, epoch seconds) and whether some are still in its sensory buffer."""
+        sql = (
+            "SELECT namespace, thread_id, max(ingested_ts), max(stage IN ('accepted', 'sensory')) FROM messages"
+            " WHERE stage IN ('accepted', 'sensory', 'short_term', 'batched')"
+        )
+        params: tuple[Any, ...] = ()
+        if namespace is not None:
+            sql += " AND namespace = ?"
+            params = (namespace_key(namespace),)
+        out: dict[Namespace, dict[str | None, tuple[float, bool]]] = {}
+        for ns, thread, last, unsegmented in self._query(sql + " GROUP BY namespace, thread_id", params):
+            out.setdefault(key_to_namespace(ns), {})[thread] = (float(last), bool(unsegmented))
+        return out
 
     # -- sensory stage --------------------------------------------------------------------------------------
 
@@ -454,7 +527,10 @@ class Journal:
                 " WHERE namespace = ? AND id = ?",
                 (time.time(), ns, batch_id),
             )
-            cur.execute("UPDATE messages SET stage = 'done' WHERE namespace = ? AND batch_id = ?", (ns, batch_id))
+            # The vector was only needed while the message was open (segmentation, its pending entry).
+            cur.execute(
+                "UPDATE messages SET stage = 'done', vector = NULL WHERE namespace = ? AND batch_id = ?", (ns, batch_id)
+            )
 
     def enqueue_for_consolidation(self, namespace: Namespace, entry_ids: Sequence[str]) -> None:
         """Queue entries written outside the write path (e.g. saved by an agent) for the next consolidation."""

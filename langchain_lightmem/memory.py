@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables import RunnableConfig, ensure_config
 
 from langchain_lightmem.accounting import StageUsage, UsageLedger
 from langchain_lightmem.config import LightMemConfig
@@ -43,6 +46,7 @@ from langchain_lightmem.types import (
     namespace_key,
     normalize_namespace,
 )
+from langchain_lightmem.worker import BackgroundWorker
 
 if TYPE_CHECKING:
     from langchain_lightmem.integrations.retriever import LightMemRetriever
@@ -50,6 +54,10 @@ if TYPE_CHECKING:
 
 TimeRange = tuple[datetime | None, datetime | None]
 _T = TypeVar("_T")
+logger = logging.getLogger(__name__)
+# Runs LightMem makes on its own (no config from the caller) are kept out of traces: a store put inside a node
+# would otherwise show the ingest graph's eight nodes. Their LLM calls are still traced, under the caller's run.
+_QUIET: RunnableConfig = {"callbacks": []}
 
 
 def _reference_time(value: datetime | str | float | None) -> datetime | None:
@@ -76,6 +84,8 @@ class NamespaceStats:
     batches: dict[str, int]
     entries: int
     usage: dict[str, StageUsage] = field(default_factory=dict)
+    pending: int = 0
+    """Messages accepted but not extracted yet: searchable as themselves until their memories exist."""
 
     @property
     def llm_calls(self) -> int:
@@ -188,6 +198,7 @@ class LightMem:
         )
         self._locks: dict[Namespace, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.worker = BackgroundWorker(self._process, self.flush_idle, self.config.background)
         self._closed = False
 
     # -- plumbing -------------------------------------------------------------------------------------------
@@ -209,16 +220,58 @@ class LightMem:
         with self._locks_guard:
             return self._locks.setdefault(namespace, threading.Lock())
 
-    def _run(self, state: dict[str, Any], config: RunnableConfig | None) -> dict[str, Any]:
+    def _run(
+        self,
+        state: dict[str, Any],
+        config: RunnableConfig | None,
+        *,
+        trace: RunnableConfig | None = None,
+        locked: bool = True,
+    ) -> tuple[dict[str, Any], str | None]:
+        """Run the ingest graph; returns its final state and the error of a stage after acceptance, if any.
+
+        A failure before the messages are in the journal raises (nothing was stored); a failure after it is
+        returned instead of raised (the messages are safe, the next run retries that stage). ``config`` traces the
+        whole graph under the caller's run; without it the graph runs quietly and only its LLM calls are traced,
+        under ``trace`` (default: the run we are called from).
+        """
         if self._closed:
             raise RuntimeError("this LightMem is closed; create a new one")
         namespace = state["namespace"]
-        with self._lock(namespace):
-            return self.graph.invoke(state, config=config)
+        if config is None:
+            state = {**state, "llm_config": trace if trace is not None else _llm_trace(ensure_config())}
+        out = dict(state)
+        accepted = False
+        guard = self._lock(namespace) if locked else contextlib.nullcontext()
+        with guard:
+            try:
+                for update in self.graph.stream(state, config=config or _QUIET, stream_mode="updates"):
+                    for node, values in update.items():
+                        out.update(values or {})
+                        accepted = accepted or node == "normalise"
+            except Exception as exc:
+                if not accepted:
+                    raise
+                logger.warning(
+                    "LightMem: a stage after acceptance failed for %s (%s: %s); its messages are stored and "
+                    "searchable, and the stage is retried on the next run",
+                    namespace,
+                    type(exc).__name__,
+                    exc,
+                )
+                return out, f"{type(exc).__name__}: {exc}"
+        return out, None
+
+    def _process(self, namespace: Namespace, trace: RunnableConfig | None) -> None:
+        """The worker's run: the write path of one namespace from the journal (a stage error is retried later)."""
+        _, error = self._run({"namespace": namespace, "messages": []}, None, trace=trace or {})
+        if error is not None:
+            raise RuntimeError(error)
 
     def close(self) -> None:
-        """Release the journal (Chroma needs no explicit close)."""
+        """Finish the background work in progress, then release the journal (Chroma needs no explicit close)."""
         if not self._closed:
+            self.worker.close()
             self._closed = True
             self.journal.release(self.pipeline.worker_id)
             self.journal.close()
@@ -240,42 +293,94 @@ class LightMem:
         namespace: NamespaceLike,
         thread_id: str | None = None,
         config: RunnableConfig | None = None,
+        background: bool = False,
     ) -> AddResult:
         """Accept messages for a namespace (a user or tenant) and run them as far through the pipeline as they go.
 
-        Accepted messages are durable when this returns. Segments and batches that are complete are extracted
-        and written now; the rest waits in the buffers (call :meth:`flush` to force it).
+        Accepted messages are durable and searchable when this returns: until their batch is extracted each is
+        found by :meth:`search` as itself (``hit.pending``), and then replaced by the memories made from it.
+        Segments and batches that are complete are extracted and written now (``background=False``) or by the
+        background worker (``background=True``: this returns as soon as the messages are accepted). A thread quiet
+        for ``background.idle_flush_seconds`` is flushed by the worker; :meth:`flush` forces it now.
 
         Args:
             messages: LangChain ``BaseMessage`` objects or dicts with ``role`` and ``content`` (optional
                 ``timestamp``, ``speaker``, ``id``, ``thread_id``).
             namespace: ``"alice"`` or ``("org", "alice")``.
             thread_id: the conversation/session these messages belong to.
-            config: LangChain run config (callbacks, tags) passed down to the chat model.
+            config: LangChain run config (callbacks, tags): the ingest graph is traced under it. Without one, only
+                the chat-model calls are traced (under the run this is called from).
+            background: return once the messages are accepted; the worker does the rest.
+
+        Returns:
+            What was accepted; ``deferred_error`` when a stage after acceptance failed (the messages are stored,
+            searchable, and that stage is retried on the next run: retrying the call would add nothing).
 
         Raises:
             InvalidMessageError: a message cannot be accepted; nothing of this call was stored.
             InvalidNamespaceError: the namespace is empty or malformed.
+            EmbeddingError: the embedder failed; nothing of this call was stored.
         """
         ns = normalize_namespace(namespace)
-        out = self._run({"namespace": ns, "messages": list(messages), "thread_id": thread_id}, config)
+        state = {"namespace": ns, "messages": list(messages), "thread_id": thread_id, "accept_only": background}
+        out, error = self._run(state, config, locked=not background)
+        if background and out.get("accepted"):
+            self.worker.schedule(ns, config or _llm_trace(ensure_config()))
         return AddResult(
             accepted=out.get("accepted", []),
             duplicates=out.get("duplicates", []),
             entries_written=out.get("written", 0),
             batches_extracted=len(out.get("ready", [])),
+            deferred_error=error,
         )
 
-    def flush(self, namespace: NamespaceLike, *, config: RunnableConfig | None = None) -> AddResult:
-        """Force every buffered message of the namespace through segmentation, extraction and storage."""
+    def flush(
+        self, namespace: NamespaceLike, *, thread_id: str | None = None, config: RunnableConfig | None = None
+    ) -> AddResult:
+        """Force buffered messages of the namespace (of one thread, if given) through extraction and storage now.
+
+        Without a flush, a batch is extracted when it is full or when its threads have been quiet for
+        ``background.idle_flush_seconds`` (:meth:`flush_idle`); its messages are searchable as pending entries
+        meanwhile.
+        """
         ns = normalize_namespace(namespace)
-        out = self._run({"namespace": ns, "messages": [], "flush": True}, config)
+        state = {"namespace": ns, "messages": [], "flush": True, "threads": None if thread_id is None else [thread_id]}
+        out, error = self._run(state, config)
         return AddResult(
             accepted=[],
             duplicates=[],
             entries_written=out.get("written", 0),
             batches_extracted=len(out.get("ready", [])),
+            deferred_error=error,
         )
+
+    def flush_idle(self, idle_seconds: float | None = None, *, now: float | None = None) -> dict[Namespace, AddResult]:
+        """Flush the threads that have received no message for ``idle_seconds`` (default
+        ``background.idle_flush_seconds``); returns what each flushed namespace wrote.
+
+        When every thread of a namespace with open messages is quiet, the namespace is flushed entirely. When
+        some are still active, only the quiet threads' open segments move on to short-term memory, where they wait
+        for a full batch with the others (no extra extraction call). The background worker calls this every
+        ``background.poll_seconds``; a cron job can call it too (``lightmem flush --idle``).
+        """
+        limit = self.config.background.idle_flush_seconds if idle_seconds is None else idle_seconds
+        if limit is None:
+            return {}
+        now = time.time() if now is None else now
+        results: dict[Namespace, AddResult] = {}
+        for ns, threads in self.journal.activity().items():
+            quiet = {t for t, (last, _) in threads.items() if now - last >= limit}
+            if not quiet:
+                continue
+            if len(quiet) == len(threads):
+                results[ns] = self.flush(ns)
+                continue
+            ready = [t for t in quiet if threads[t][1]]  # quiet threads with an open sensory tail
+            if ready:
+                state = {"namespace": ns, "messages": [], "flush": True, "threads": ready, "hold_batch": True}
+                out, error = self._run(state, None)
+                results[ns] = AddResult([], [], out.get("written", 0), len(out.get("ready", [])), error)
+        return results
 
     async def aadd(
         self,
@@ -284,13 +389,18 @@ class LightMem:
         namespace: NamespaceLike,
         thread_id: str | None = None,
         config: RunnableConfig | None = None,
+        background: bool = False,
     ) -> AddResult:
         """Async :meth:`add`. The stages are CPU-bound and SQLite is synchronous: this runs in a worker thread."""
-        return await asyncio.to_thread(self.add, messages, namespace=namespace, thread_id=thread_id, config=config)
+        return await asyncio.to_thread(
+            self.add, messages, namespace=namespace, thread_id=thread_id, config=config, background=background
+        )
 
-    async def aflush(self, namespace: NamespaceLike, *, config: RunnableConfig | None = None) -> AddResult:
+    async def aflush(
+        self, namespace: NamespaceLike, *, thread_id: str | None = None, config: RunnableConfig | None = None
+    ) -> AddResult:
         """Async :meth:`flush` (in a worker thread)."""
-        return await asyncio.to_thread(self.flush, namespace, config=config)
+        return await asyncio.to_thread(self.flush, namespace, thread_id=thread_id, config=config)
 
     # -- read -----------------------------------------------------------------------------------------------
 
@@ -402,9 +512,14 @@ class LightMem:
         """Async :meth:`context` (in a worker thread)."""
         return await asyncio.to_thread(self.context, namespace, query, **kwargs)
 
-    def entries(self, namespace: NamespaceLike, *, include_history: bool = False) -> list[MemoryEntry]:
-        """Every memory entry of the namespace, oldest event first."""
-        return self.store.list(normalize_namespace(namespace), include_history=include_history)
+    def entries(
+        self, namespace: NamespaceLike, *, include_history: bool = False, include_pending: bool = False
+    ) -> list[MemoryEntry]:
+        """Every memory entry of the namespace, oldest event first (``include_pending``: also the messages not
+        extracted yet, as pending entries)."""
+        return self.store.list(
+            normalize_namespace(namespace), include_history=include_history, include_pending=include_pending
+        )
 
     def recent_messages(
         self, namespace: NamespaceLike, *, thread_id: str | None = None, limit: int | None = None, after_seq: int = 0
@@ -505,12 +620,14 @@ class LightMem:
         usage = {stage: row for (_, stage), row in self.journal.usage(ns).items()}
         for (_, stage), row in self.pipeline.ledger.snapshot(ns).items():
             usage.setdefault(stage, StageUsage(stage)).add(row)
+        pending = len(self.store.pending_ids(ns))
         return NamespaceStats(
             namespace=ns,
             messages=self.journal.stage_counts(ns),
             batches=self.journal.batch_counts(ns),
-            entries=self.store.count(ns),
+            entries=self.store.count(ns) - pending,
             usage=usage,
+            pending=pending,
         )
 
     def delete(self, namespace: NamespaceLike, ids: Sequence[str]) -> int:
@@ -520,8 +637,14 @@ class LightMem:
     def forget(self, namespace: NamespaceLike) -> dict[str, int]:
         """Delete everything held for a namespace: raw messages, buffers, batches, usage and memory entries."""
         ns = normalize_namespace(namespace)
+        self.worker.forget(ns)
         with self._lock(ns):
             entries = self.store.delete_namespace(ns)
             messages = self.journal.forget(ns)
             self.pipeline.ledger.drain(ns)
         return {"messages": messages, "entries": entries}
+
+
+def _llm_trace(config: RunnableConfig) -> RunnableConfig:
+    """What LLM calls of a quiet run keep of the caller's run: its callbacks, tags and metadata."""
+    return {k: v for k, v in config.items() if k in ("callbacks", "tags", "metadata") and v}  # type: ignore[return-value]

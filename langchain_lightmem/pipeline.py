@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,9 +18,10 @@ from langchain_core.runnables import RunnableConfig
 
 from langchain_lightmem.accounting import UsageLedger
 from langchain_lightmem.config import LightMemConfig
-from langchain_lightmem.errors import ExtractionError
+from langchain_lightmem.errors import EmbeddingError, ExtractionError
 from langchain_lightmem.journal import Journal, new_worker_id
 from langchain_lightmem.long_term.store import ChromaMemoryStore
+from langchain_lightmem.models import embed_in_batches
 from langchain_lightmem.normalize import MessageLike, normalize_messages
 from langchain_lightmem.sensory.buffer import cut_segments
 from langchain_lightmem.sensory.compression import Compressor
@@ -28,7 +29,7 @@ from langchain_lightmem.sensory.segmentation import Segmenter
 from langchain_lightmem.short_term.buffer import pack_batches
 from langchain_lightmem.short_term.extraction import ExtractionOutcome, ExtractiveExtractor, Extractor
 from langchain_lightmem.tokens import TokenCounter
-from langchain_lightmem.types import Namespace, Segment
+from langchain_lightmem.types import PENDING, MemoryEntry, Message, Namespace, Segment, pending_entry_id
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +58,81 @@ class Pipeline:
     def accept(
         self, namespace: Namespace, messages: Sequence[MessageLike], thread_id: str | None
     ) -> tuple[list[str], list[str]]:
-        """Validate and durably log a call's messages (all or nothing)."""
+        """Validate, embed and durably log a call's messages (all or nothing).
+
+        Each new message is embedded once, here (``"<speaker>: <text>"``): segmentation, its pending entry and an
+        LLM-free entry all reuse that vector. Nothing is stored when validation or the embedder fails.
+
+        Raises:
+            InvalidMessageError: a message cannot be accepted.
+            EmbeddingError: the embedder failed; nothing of this call was stored.
+        """
         started = time.perf_counter()
         normalised = normalize_messages(
             messages, namespace, thread_id=thread_id, config=self.config.input, counter=self.counter
         )
+        known = self.journal.existing_ids(namespace, [m.id for m in normalised])
+        fresh = [m for m in normalised if m.id not in known]
+        self._embed(fresh)
         accepted, duplicates = self.journal.append(normalised)
         self.ledger.record(namespace, "normalise", seconds=time.perf_counter() - started, items=len(accepted))
         return accepted, duplicates
+
+    def _embed(self, messages: Sequence[Message]) -> None:
+        """Give each message its vector (of ``turn_text``), in place."""
+        if not messages:
+            return
+        try:
+            vectors = embed_in_batches(self.embeddings, [m.turn_text for m in messages])
+        except Exception as exc:
+            raise EmbeddingError(
+                f"the embedder failed ({type(exc).__name__}: {exc}); nothing of this call was stored, retry it"
+            ) from exc
+        for message, vector in zip(messages, vectors, strict=True):
+            message.vector = vector
+
+    # -- pending entries: accepted messages, searchable before extraction -------------------------------------
+
+    def pending_entry(self, message: Message) -> MemoryEntry:
+        """The stand-in entry of an open message: its own text, found by search until its memories exist."""
+        return MemoryEntry(
+            id=pending_entry_id(message.namespace, message.id),
+            namespace=message.namespace,
+            text=message.turn_text,
+            source_ids=[message.id],
+            thread_id=message.thread_id,
+            speaker=message.speaker,
+            role=message.role,
+            event_time=message.timestamp,
+            method=PENDING,
+            valid_from=message.timestamp,
+        )
+
+    def sync_pending(self, namespace: Namespace) -> int:
+        """Make the namespace's pending entries match its open messages; returns how many were added or removed.
+
+        Pending entries are derived from the journal: every open message of a counted role has one, nothing else
+        does. Whoever changes the journal syncs afterwards (accept after logging, write after marking done), and a
+        sync re-checks the messages it just indexed, so two syncs racing cannot leave a stale entry behind.
+        """
+        open_messages = self.journal.open_messages(namespace, self.counted_roles)
+        wanted = {pending_entry_id(namespace, m.id): m for m in open_messages}
+        have = self.store.pending_ids(namespace)
+        stale = have - wanted.keys()
+        missing = [m for key, m in wanted.items() if key not in have]
+        if missing:
+            unembedded = [m for m in missing if m.vector is None]  # accepted before vectors were kept
+            if unembedded:
+                self._embed(unembedded)
+                self.journal.set_vectors(namespace, [(m.id, m.vector) for m in unembedded if m.vector is not None])
+            entries = [self.pending_entry(m) for m in missing]
+            vectors = {e.id: m.vector for e, m in zip(entries, missing, strict=True) if m.vector is not None}
+            self.store.upsert(entries, vectors=vectors)
+            closed = self.journal.closed_among(namespace, [m.id for m in missing])
+            stale |= {pending_entry_id(namespace, message_id) for message_id in closed}
+        if stale:
+            self.store.delete(namespace, sorted(stale))
+        return len(missing) + len(stale)
 
     # -- sensory memory -------------------------------------------------------------------------------------
 
@@ -81,8 +149,11 @@ class Pipeline:
             )
         return len(pending)
 
-    def segment(self, namespace: Namespace, *, force: bool) -> int:
-        """Cut each thread's sensory buffer into topic segments; complete segments move to short-term memory."""
+    def segment(self, namespace: Namespace, *, force: bool | Collection[str | None]) -> int:
+        """Cut each thread's sensory buffer into topic segments; complete segments move to short-term memory.
+
+        ``force``: ``True`` flushes every thread's open tail, a collection of thread ids flushes only those.
+        """
         buffers = self.journal.sensory_buffers(namespace)
         if not buffers:
             return 0
@@ -90,14 +161,14 @@ class Pipeline:
         gap = timedelta(hours=cfg.session_gap_hours) if cfg.session_gap_hours else None
         promoted: list[Segment] = []
         started = time.perf_counter()
-        for turns in buffers.values():
+        for thread, turns in buffers.items():
             segments, _tail = cut_segments(
                 turns,
                 self.segmenter,
                 window_tokens=cfg.window_tokens,
                 counted_roles=self.counted_roles,
                 session_gap=gap,
-                force=force,
+                force=force if isinstance(force, bool) else thread in force,
             )
             promoted.extend(Segment(id=uuid.uuid4().hex, messages=s) for s in segments)
         self.journal.promote_segments(namespace, promoted)
@@ -177,15 +248,24 @@ class Pipeline:
     # -- long-term memory -----------------------------------------------------------------------------------
 
     def write(self, namespace: Namespace, batch_ids: Sequence[str]) -> int:
-        """Embed and upsert each extracted batch, then mark its messages done."""
+        """Upsert each extracted batch into long-term memory, mark its messages done, and retire their pending
+        entries. An entry that is a message's own text reuses the message's vector (no second embedding)."""
         written = 0
         for batch in self.journal.get_batches(namespace, batch_ids):
             if batch.status != "extracted" or batch.entries is None:
                 continue
             with self.ledger.timed(namespace, "write", items=len(batch.entries)):
-                self.store.add(batch.entries)
+                sources = {m.id: m for m in self.journal.batch_messages(namespace, batch.id)}
+                vectors = {}
+                for entry in batch.entries:
+                    source = sources.get(entry.source_ids[0]) if len(entry.source_ids) == 1 else None
+                    if source is not None and source.vector is not None and entry.text == source.turn_text:
+                        vectors[entry.id] = source.vector
+                self.store.add(batch.entries, vectors=vectors)
                 self.journal.mark_written(namespace, batch.id, [e.id for e in batch.entries])
             written += len(batch.entries)
+        if written:
+            self.sync_pending(namespace)
         return written
 
     def persist_usage(self, namespace: Namespace) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from langchain_lightmem.errors import InvalidNamespaceError
@@ -83,6 +84,7 @@ class Message:
     segment_id: str | None = None
     part_of: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    vector: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def text(self) -> str:
@@ -92,6 +94,12 @@ class Message:
     @property
     def display_speaker(self) -> str:
         return self.speaker or self.role
+
+    @property
+    def turn_text(self) -> str:
+        """``"<speaker>: <original text>"``: what is embedded once at accept time (segmentation, pending search and
+        LLM-free entries all reuse that vector)."""
+        return f"{self.display_speaker}: {self.content}"
 
 
 @dataclass(slots=True)
@@ -106,7 +114,8 @@ class Segment:
         return sum(m.tokens for m in self.messages)
 
 
-Method = Literal["llm", "extractive", "extractive_fallback", "consolidated"]
+Method = Literal["llm", "extractive", "extractive_fallback", "consolidated", "pending"]
+PENDING: Method = "pending"  # a message accepted but not yet extracted: searchable as itself until its facts exist
 
 
 class MemoryEntry(BaseModel):
@@ -137,6 +146,11 @@ class MemoryEntry(BaseModel):
     @property
     def active(self) -> bool:
         return self.superseded_by is None and self.valid_to is None
+
+    @property
+    def pending(self) -> bool:
+        """True for a message not yet extracted, searchable as itself until its batch's memories replace it."""
+        return self.method == PENDING
 
     def to_metadata(self, *, clear_unset: bool = False) -> dict[str, Any]:
         """Flatten into Chroma metadata. Unset optional fields are omitted, or given as ``None`` with
@@ -197,12 +211,28 @@ def entry_id(namespace: Namespace, batch_id: str, index: int) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lightmem:{namespace_key(namespace)}:{batch_id}:{index}"))
 
 
+PENDING_PREFIX = "pending:"
+
+
+def pending_entry_id(namespace: Namespace, message_id: str) -> str:
+    """The id of a message's pending entry: ``pending:<uuid>``, one per message, recognisable by its prefix."""
+    return PENDING_PREFIX + str(uuid.uuid5(uuid.NAMESPACE_URL, f"lightmem:{namespace_key(namespace)}:msg:{message_id}"))
+
+
 @dataclass(slots=True, frozen=True)
 class SearchResult:
-    """A retrieved memory and its similarity to the query (cosine, higher is closer)."""
+    """A retrieved memory and its relevance to the query (higher is better; see ``LightMem.search``).
+
+    ``entry.pending`` is true for a message that was accepted but is not extracted yet: it is found as itself until
+    its batch's memories replace it.
+    """
 
     entry: MemoryEntry
     score: float
+
+    @property
+    def pending(self) -> bool:
+        return self.entry.pending
 
     def render(self) -> str:
         """``"2023-05-08 (Mon) <fact>"``: the form LightMem puts into prompts."""
@@ -218,3 +248,7 @@ class AddResult:
     duplicates: list[str]
     entries_written: int = 0
     batches_extracted: int = 0
+    deferred_error: str | None = None
+    """A later stage (segmentation, extraction, the store) failed after the messages were accepted: they are safe
+    in the journal and searchable, and the pipeline retries that stage on the next run. Not raised: retrying the
+    call would only find the messages already stored."""

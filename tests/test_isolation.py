@@ -70,7 +70,7 @@ def test_no_result_ever_comes_from_another_namespace(static_embeddings, ops, dat
                     memory.forget(ns)
                     owner = {m: o for m, o in owner.items() if o != ns}
                 elif kind == "delete_foreign":
-                    foreign = [e.id for e in memory.entries(arg, include_history=True)]
+                    foreign = [e.id for e in memory.entries(arg, include_history=True, include_pending=True)]
                     if arg != ns:
                         assert memory.delete(ns, foreign) == 0  # ids of another namespace are not ours to delete
             for ns in NAMESPACES:
@@ -81,7 +81,7 @@ def test_no_result_ever_comes_from_another_namespace(static_embeddings, ops, dat
                 for hit in hits:
                     assert hit.entry.namespace == ns
                     assert all(owner.get(s) == ns for s in hit.entry.source_ids)
-                entries = memory.entries(ns, include_history=True)
+                entries = memory.entries(ns, include_history=True, include_pending=True)
                 for entry in entries:
                     assert entry.namespace == ns and all(owner.get(s) == ns for s in entry.source_ids)
                 # the search does work: without a filter it finds this namespace's own memories
@@ -90,5 +90,6 @@ def test_no_result_ever_comes_from_another_namespace(static_embeddings, ops, dat
                     assert msg.namespace == ns and owner.get(msg.id) == ns
                 stats = memory.stats(ns)
                 assert stats.entries == len(memory.entries(ns))
+                assert stats.pending == len([e for e in entries if e.pending])
         finally:
             memory.close()

@@ -24,9 +24,9 @@ from langchain_lightmem.integrations.tools import (
 )
 
 if TYPE_CHECKING:
-    from langchain_lightmem.integrations.middleware import BackgroundIngestor, LightMemMiddleware
+    from langchain_lightmem.integrations.middleware import LightMemMiddleware
 
-_MIDDLEWARE = {"BackgroundIngestor", "LightMemMiddleware"}
+_MIDDLEWARE = {"LightMemMiddleware"}
 
 
 def __getattr__(name: str) -> Any:
@@ -39,7 +39,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "BackgroundIngestor",
     "LightMemChatMessageHistory",
     "LightMemMiddleware",
     "LightMemRetriever",

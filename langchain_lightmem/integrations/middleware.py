@@ -4,8 +4,9 @@
 
 * ``wrap_model_call``: searches the memories relevant to the latest user message and adds them to the system
   message, within a token budget. They are not written into the conversation state, so checkpoints do not grow.
-* ``after_agent``: hands the turn's new messages to a :class:`BackgroundIngestor`, which runs ``LightMem.add`` on
-  a worker thread, so the reply never waits for compression, segmentation or extraction.
+* ``after_agent``: accepts the turn's new messages into the journal (``LightMem.add(..., background=True)``): from
+  then on they are durable and searchable by every thread of the user. Compression, segmentation and extraction
+  run on the memory's background worker, so the reply never waits for them; quiet threads are flushed by it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import queue
 import threading
-import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, NotRequired
 
@@ -78,124 +75,6 @@ def latest_user_text(messages: Sequence[BaseMessage]) -> BaseMessage | None:
     return None
 
 
-@dataclass(slots=True)
-class _Turn:
-    namespace: Namespace
-    thread_id: str | None
-    messages: list[BaseMessage]
-
-
-def _work(memory: LightMem, turns: queue.Queue[_Turn | None], errors: collections.deque[BaseException]) -> None:
-    while True:
-        turn = turns.get()
-        try:
-            if turn is None:
-                return
-            memory.add(turn.messages, namespace=turn.namespace, thread_id=turn.thread_id)
-        except Exception as exc:  # the agent already replied; keep the worker alive and the error inspectable
-            logger.exception("LightMem could not ingest a turn of %s", turn.namespace if turn else None)
-            errors.append(exc)
-        finally:
-            turns.task_done()
-
-
-def _shutdown(turns: queue.Queue[_Turn | None], worker: threading.Thread, timeout: float) -> None:
-    turns.put(None)
-    worker.join(timeout)
-
-
-class BackgroundIngestor:
-    """Runs ``LightMem.add`` for submitted turns on one worker thread, in submission order.
-
-    The queue is bounded (``max_pending`` turns): when it is full, :meth:`submit` waits, so a slow pipeline slows
-    producers down instead of growing memory without limit. Turns still queued are added when the ingestor is
-    closed, garbage-collected or when the interpreter exits normally; a killed process loses the turns that were
-    queued but not yet added (what ``add`` accepted is durable).
-
-    Example:
-        .. code-block:: python
-
-            ingestor = BackgroundIngestor(memory)
-            ingestor.submit([HumanMessage("I moved to Lisbon")], namespace="alice", thread_id="t1")
-            ingestor.join()    # wait until everything submitted is in the journal
-            ingestor.close()
-    """
-
-    def __init__(self, memory: LightMem, *, max_pending: int = 256, shutdown_timeout: float = 60.0) -> None:
-        if max_pending < 1:
-            raise ValueError(f"max_pending must be >= 1, got {max_pending}")
-        self.memory = memory
-        self.errors: collections.deque[BaseException] = collections.deque(maxlen=100)
-        self._turns: queue.Queue[_Turn | None] = queue.Queue(maxsize=max_pending)
-        self._shutdown_timeout = shutdown_timeout
-        self._lock = threading.Lock()
-        self._worker: threading.Thread | None = None
-        self._finalizer: weakref.finalize[Any, Any] | None = None
-        self._closed = False
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("this BackgroundIngestor is closed; create a new one")
-            if self._worker is None:
-                self._worker = threading.Thread(
-                    target=_work, args=(self.memory, self._turns, self.errors), name="lightmem-ingest", daemon=True
-                )
-                self._worker.start()
-                # Drains the queue on close, garbage collection or normal interpreter exit.
-                self._finalizer = weakref.finalize(self, _shutdown, self._turns, self._worker, self._shutdown_timeout)
-
-    def submit(
-        self, messages: Sequence[BaseMessage], *, namespace: Namespace | str, thread_id: str | None = None
-    ) -> None:
-        """Queue a turn (waits while the queue is full)."""
-        if not messages:
-            return
-        self._start()
-        self._turns.put(_Turn(normalize_namespace(namespace), thread_id, list(messages)))
-
-    async def asubmit(
-        self, messages: Sequence[BaseMessage], *, namespace: Namespace | str, thread_id: str | None = None
-    ) -> None:
-        """Queue a turn without blocking the event loop (waits in a thread while the queue is full)."""
-        if not messages:
-            return
-        self._start()
-        turn = _Turn(normalize_namespace(namespace), thread_id, list(messages))
-        try:
-            self._turns.put_nowait(turn)
-        except queue.Full:
-            await asyncio.to_thread(self._turns.put, turn)
-
-    @property
-    def pending(self) -> int:
-        """Turns submitted but not yet added."""
-        return self._turns.unfinished_tasks
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait until every submitted turn has been added. Returns False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._turns.all_tasks_done:
-            while self._turns.unfinished_tasks:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._turns.all_tasks_done.wait(remaining)
-        return True
-
-    async def ajoin(self, timeout: float | None = None) -> bool:
-        """Async :meth:`join`."""
-        return await asyncio.to_thread(self.join, timeout)
-
-    def close(self) -> None:
-        """Add what is still queued, then stop the worker. Idempotent."""
-        with self._lock:
-            self._closed = True
-            finalizer = self._finalizer
-        if finalizer is not None:
-            finalizer()
-
-
 class LightMemState(AgentState[Any]):
     """Agent state with the id of the last message handed to LightMem (private to the middleware)."""
 
@@ -207,9 +86,12 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
 
     Before a model call, the memories of the user's namespace closest to the latest user message are appended to
     the system message (at most ``k``, within ``max_tokens``; searched once per user message, not once per tool
-    round). After the agent finishes, the turn's new messages go to the pipeline in the background
-    (:class:`BackgroundIngestor`): the reply does not wait, and each message is handed over once even when the
-    thread's state is checkpointed and replayed.
+    round). After the agent finishes, the turn's new messages are accepted into the journal: from then on every
+    thread of the user finds them (as *pending* memories until their batch is extracted), with no flush. The rest
+    of the write path runs on the memory's background worker, so the reply never waits for extraction; a thread
+    quiet for ``background.idle_flush_seconds`` is flushed by the worker, and :meth:`close` flushes the threads
+    this middleware saw. Each message is handed over once even when the thread's state is checkpointed and
+    replayed.
 
     The namespace is a template filled per run from ``context=`` or ``config["configurable"]``
     (:class:`~langchain_lightmem.integrations.NamespaceTemplate`).
@@ -228,7 +110,6 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         retrieval: ``RetrievalConfig`` overrides for these searches (``{"mode": "dense"}``, ...).
         roles: which messages of a turn are remembered (``("user", "assistant")``; add ``"tool"`` for tool output).
         inject / ingest: switch either half off.
-        max_pending: bound of the background queue (turns).
 
     Instantiate:
         .. code-block:: python
@@ -243,13 +124,14 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
 
             agent.invoke({"messages": [("user", "I'm vegetarian")]},
                          {"configurable": {"thread_id": "t1"}}, context={"user_id": "alice"})
-            memory_middleware.flush()     # wait for the background queue (tests, scripts, shutdown)
+            agent.invoke({"messages": [("user", "What should I cook?")]},   # another thread knows at once
+                         {"configurable": {"thread_id": "t2"}}, context={"user_id": "alice"})
+            memory_middleware.close()     # on shutdown: extract what the threads left open
 
     Async:
         .. code-block:: python
 
             await agent.ainvoke({"messages": [("user", "What should I cook?")]}, config, context={"user_id": "alice"})
-            await memory_middleware.aflush()
     """
 
     state_schema = LightMemState
@@ -265,7 +147,6 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         roles: Sequence[str] = ("user", "assistant"),
         inject: bool = True,
         ingest: bool = True,
-        max_pending: int = 256,
         header: str = DEFAULT_HEADER,
         packing: bool = False,
         retrieval: Mapping[str, Any] | None = None,
@@ -288,8 +169,8 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         self.packing = packing
         self.retrieval = dict(retrieval or {})
         self.tools = []
-        self.ingestor = BackgroundIngestor(memory, max_pending=max_pending)
         self._counter = memory.pipeline.counter
+        self._threads: set[tuple[Namespace, str | None]] = set()  # what close() flushes
         self._recent: collections.OrderedDict[tuple[Namespace, str], str] = collections.OrderedDict()
         self._recent_lock = threading.Lock()
 
@@ -421,32 +302,49 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         thread = (config.get("configurable") or {}).get("thread_id")
         return str(thread) if thread is not None else None
 
+    def _hand_over(self, state: LightMemState, runtime: Runtime[Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:
+        fresh, last_id = self._new_messages(state)
+        if not fresh:
+            return {"lightmem_last_id": last_id}, ()
+        namespace, thread = self._namespace(runtime), self._thread_id()
+        with self._recent_lock:
+            self._threads.add((namespace, thread))
+        return {"lightmem_last_id": last_id}, (fresh, namespace, thread)
+
     def after_agent(self, state: LightMemState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         if not self.ingest:
             return None
-        fresh, last_id = self._new_messages(state)
-        if fresh:
-            self.ingestor.submit(fresh, namespace=self._namespace(runtime), thread_id=self._thread_id())
-        return {"lightmem_last_id": last_id}
+        update, turn = self._hand_over(state, runtime)
+        if turn:
+            fresh, namespace, thread = turn
+            self.memory.add(fresh, namespace=namespace, thread_id=thread, background=True)
+        return update
 
     async def aafter_agent(self, state: LightMemState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         if not self.ingest:
             return None
-        fresh, last_id = self._new_messages(state)
-        if fresh:
-            await self.ingestor.asubmit(fresh, namespace=self._namespace(runtime), thread_id=self._thread_id())
-        return {"lightmem_last_id": last_id}
+        update, turn = self._hand_over(state, runtime)
+        if turn:
+            fresh, namespace, thread = turn
+            await self.memory.aadd(fresh, namespace=namespace, thread_id=thread, background=True)
+        return update
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every finished turn handed over so far is in the journal. Returns False on timeout."""
-        return self.ingestor.join(timeout)
+        """Wait until the background worker has processed every turn handed over so far (they are searchable
+        before that). Returns False on timeout."""
+        return self.memory.worker.join(timeout)
 
     async def aflush(self, timeout: float | None = None) -> bool:
         """Async :meth:`flush`."""
-        return await self.ingestor.ajoin(timeout)
+        return await asyncio.to_thread(self.flush, timeout)
 
     def close(self) -> None:
-        """Add the queued turns and stop the background worker (call before closing the ``LightMem``)."""
-        self.ingestor.close()
+        """On agent shutdown: wait for the worker, then extract what the threads this middleware saw left open
+        (their short tails would otherwise wait for the next idle flush). Call it before closing the ``LightMem``."""
+        self.flush()
+        with self._recent_lock:
+            threads, self._threads = sorted(self._threads, key=str), set()
+        for namespace, thread in threads:
+            self.memory.flush(namespace, thread_id=thread)

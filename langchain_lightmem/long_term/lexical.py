@@ -353,6 +353,18 @@ class LexicalIndex:
             rows += self._db.execute(f"SELECT {columns} FROM {stem}_rows WHERE id IN ({marks}){condition}", chunk)
         return rows
 
+    def ids_with_prefix(self, collection: str, prefix: str) -> list[str]:
+        """Ids starting with ``prefix`` (a range scan of the id index)."""
+        with self._lock:
+            stem = self._tables(collection, create=False)
+            if stem is None:
+                return []
+            # ids are text compared by bytes: every id starting with prefix sorts in [prefix, prefix + U+10FFFF)
+            rows = self._db.execute(
+                f"SELECT id FROM {stem}_rows WHERE id >= ? AND id < ?", (prefix, prefix + "\U0010ffff")
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def count(self, collection: str) -> int:
         with self._lock:
             stem = self._tables(collection, create=False)

@@ -32,13 +32,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from langchain_lightmem.config import ChromaConfig
 from langchain_lightmem.errors import ConfigurationError, StoreError
 from langchain_lightmem.long_term.lexical import LexicalHit, LexicalIndex, LexicalRow, epoch_range
 from langchain_lightmem.models import embeddings_model_id
-from langchain_lightmem.types import MemoryEntry, Namespace, SearchResult, key_to_namespace, namespace_key
+from langchain_lightmem.types import (
+    PENDING,
+    PENDING_PREFIX,
+    MemoryEntry,
+    Namespace,
+    SearchResult,
+    key_to_namespace,
+    namespace_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -170,26 +179,43 @@ class ChromaMemoryStore:
 
     # -- writes ---------------------------------------------------------------------------------------------
 
-    def add(self, entries: Sequence[MemoryEntry]) -> None:
+    def add(
+        self, entries: Sequence[MemoryEntry], *, vectors: Mapping[str, Sequence[float] | np.ndarray] | None = None
+    ) -> None:
         """Insert entries whose ids are not stored yet (current or history); existing ids are left untouched.
 
         The write path uses this: re-writing a batch after a crash can then never undo what consolidation did to
-        one of its entries in the meantime.
+        one of its entries in the meantime. ``vectors`` (entry id -> vector) are used instead of embedding the text
+        again (the message vectors computed at accept time).
         """
         for namespace, group in _by_namespace(entries).items():
             known = {r["id"] for c in self._both(namespace) for r in _get_rows(c, [e.id for e in group], [])}
             fresh = [e for e in group if e.id not in known]
             if fresh:
                 with self._indexing(namespace) as index:
-                    self._write(self._collection(namespace, create=True), fresh, replace=False)
+                    given = [vectors.get(e.id) for e in fresh] if vectors else None
+                    self._write(self._collection(namespace, create=True), fresh, replace=False, vectors=given)
                     index.upsert(fresh)
 
-    def upsert(self, entries: Sequence[MemoryEntry]) -> None:
+    def upsert(
+        self, entries: Sequence[MemoryEntry], *, vectors: Mapping[str, Sequence[float] | np.ndarray] | None = None
+    ) -> None:
         """Insert or overwrite current entries, text, vector and metadata (fields now ``None`` are cleared)."""
         for namespace, group in _by_namespace(entries).items():
             with self._indexing(namespace) as index:
-                self._write(self._collection(namespace, create=True), group, replace=True)
+                given = [vectors.get(e.id) for e in group] if vectors else None
+                self._write(self._collection(namespace, create=True), group, replace=True, vectors=given)
                 index.upsert(group)
+
+    def pending_ids(self, namespace: Namespace) -> set[str]:
+        """The ids of the namespace's pending entries (messages not extracted yet)."""
+        if not self._both(namespace, include_history=False):
+            return set()
+        if self.lexical is not None:
+            index = self._lexical_ready(namespace)
+            return set(index.ids_with_prefix(self.collection_name(namespace), PENDING_PREFIX))
+        collection = self._collection(namespace)
+        return set(collection.get(where={"method": PENDING}, include=[])["ids"]) if collection is not None else set()
 
     def supersede(self, entries: Sequence[MemoryEntry]) -> None:
         """Move entries (with ``superseded_by`` / ``valid_to`` set) out of current memory into history.
@@ -216,7 +242,7 @@ class ChromaMemoryStore:
         entries: Sequence[MemoryEntry],
         *,
         replace: bool,
-        vectors: Sequence[Sequence[float] | None] | None = None,
+        vectors: Sequence[Sequence[float] | np.ndarray | None] | None = None,
     ) -> None:
         missing = [i for i, v in enumerate(vectors or [None] * len(entries)) if v is None]
         computed = self.embeddings.embed_documents([entries[i].text for i in missing]) if missing else []
@@ -457,7 +483,8 @@ class ChromaMemoryStore:
     def neighbours(
         self, namespace: Namespace, vectors: Sequence[Sequence[float]], *, k: int, min_score: float = -1.0
     ) -> list[list[SearchResult]]:
-        """For each vector, its ``k`` closest current entries scoring at least ``min_score``.
+        """For each vector, its ``k`` closest current entries scoring at least ``min_score`` (pending entries, which
+        are messages waiting for extraction, are never neighbours).
 
         Batched queries fetch ids and distances only; the few entries that pass ``min_score`` are then read once
         each (most neighbours are dropped, so reading them all would dominate).
@@ -465,13 +492,14 @@ class ChromaMemoryStore:
         collection = self._collection(namespace)
         if collection is None:
             return [[] for _ in vectors]
+        pending = self.pending_ids(namespace)
         found: list[list[tuple[str, float]]] = []
         for start in range(0, len(vectors), _QUERY_CHUNK):
             chunk = [list(v) for v in vectors[start : start + _QUERY_CHUNK]]
-            res = collection.query(query_embeddings=chunk, n_results=k, include=["distances"])
+            res = collection.query(query_embeddings=chunk, n_results=k + len(pending), include=["distances"])
             for ids, dists in zip(res["ids"], res["distances"], strict=True):
-                hits = [(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
-                found.append([(i, score) for i, score in hits if score >= min_score])
+                hits = [(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=True) if i not in pending]
+                found.append([(i, score) for i, score in hits[:k] if score >= min_score])
         wanted = list(dict.fromkeys(i for hits in found for i, _ in hits))
         entries = {
             r["id"]: MemoryEntry.from_record(r["id"], r["documents"], r["metadata"])
@@ -504,6 +532,7 @@ class ChromaMemoryStore:
         *,
         where: Mapping[str, Any] | None = None,
         include_history: bool = False,
+        include_pending: bool = True,
         limit: int | None = None,
         offset: int | None = None,
     ) -> list[MemoryEntry]:
@@ -514,6 +543,7 @@ class ChromaMemoryStore:
             entries.extend(
                 MemoryEntry.from_record(i, d, m)
                 for i, d, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True)
+                if include_pending or not i.startswith(PENDING_PREFIX)
             )
         entries.sort(key=lambda e: (e.event_time, e.id))
         start = offset or 0

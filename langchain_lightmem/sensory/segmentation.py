@@ -38,7 +38,18 @@ class Segmenter(Protocol):
 
 def turn_text(turn: Message) -> str:
     """What segmentation embeds: the speaker and the original text (topic cues live in both)."""
-    return f"{turn.display_speaker}: {turn.content}"
+    return turn.turn_text
+
+
+def turn_vectors(turns: Sequence[Message], embeddings: Embeddings) -> np.ndarray:
+    """Unit vectors of ``turn_text`` for each turn: the ones computed at accept time, the rest embedded now."""
+    missing = [i for i, t in enumerate(turns) if t.vector is None]
+    computed = embed_in_batches(embeddings, [turn_text(turns[i]) for i in missing]) if missing else None
+    rows: list[np.ndarray] = []
+    fresh = dict(zip(missing, computed if computed is not None else [], strict=True))
+    for i, turn in enumerate(turns):
+        rows.append(fresh[i] if i in fresh else np.asarray(turn.vector, dtype=np.float32))
+    return np.vstack(rows)
 
 
 def gap_similarities(vectors: np.ndarray, window: int = 1) -> np.ndarray:
@@ -93,9 +104,8 @@ class SimilaritySegmenter:
     def boundaries(self, turns: Sequence[Message]) -> list[int]:
         if len(turns) < 2:
             return []
-        vectors = embed_in_batches(self.embeddings, [turn_text(t) for t in turns])
         return similarity_boundaries(
-            vectors,
+            turn_vectors(turns, self.embeddings),
             tau_start=self.config.tau_start,
             tau_step=self.config.tau_step,
             tau_max=self.config.tau_max,

@@ -17,7 +17,6 @@ from langgraph.store.memory import InMemoryStore
 
 from langchain_lightmem import ConfigurationError, InvalidNamespaceError, LightMem, LightMemConfig
 from langchain_lightmem.integrations import (
-    BackgroundIngestor,
     LightMemMiddleware,
     LightMemStore,
     NamespaceTemplate,
@@ -67,7 +66,12 @@ def build(memory: LightMem, middleware: LightMemMiddleware, model: ScriptedChatM
     )
 
 
-def test_agent_remembers_a_user_across_threads(memory: LightMem, middleware: LightMemMiddleware) -> None:
+@pytest.mark.parametrize("extraction", ["llm_free", "fake_model"])
+def test_agent_remembers_a_user_across_threads_without_any_flush(
+    make_memory: Callable[..., LightMem], extraction: str
+) -> None:
+    memory = make_memory(ScriptedChatModel() if extraction == "fake_model" else None)
+    middleware = LightMemMiddleware(memory, k=5, max_tokens=200)
     model = ScriptedChatModel(script=[save_call("Alice is allergic to peanuts.")], responder=reply_from_memories)
     agent = build(memory, middleware, model, context_schema=Context)
     first = agent.invoke(
@@ -76,10 +80,8 @@ def test_agent_remembers_a_user_across_threads(memory: LightMem, middleware: Lig
         context=Context(user_id="alice"),
     )
     assert first["messages"][-1].text.startswith("Tool said: Saved memory ")
-    assert middleware.flush(timeout=30)
-    memory.flush("alice")  # force the buffered turn through the pipeline now
 
-    second = agent.invoke(
+    second = agent.invoke(  # no flush anywhere: the turn of t1 is searchable as soon as t1's run returned
         {"messages": [HumanMessage("Where do I live, and what can't I eat?")]},
         {"configurable": {"thread_id": "t2"}},  # a new thread: nothing in its checkpoint
         context=Context(user_id="alice"),
@@ -94,6 +96,10 @@ def test_agent_remembers_a_user_across_threads(memory: LightMem, middleware: Lig
         context=Context(user_id="bob"),
     )
     assert stranger["messages"][-1].text == "I don't know you yet."
+    middleware.close()  # shutdown: the open threads are extracted; nothing stays pending
+    assert memory.stats("alice").pending == 0
+    assert any("Lisbon" in e.text for e in memory.entries("alice"))
+    assert (model.calls if extraction == "llm_free" else memory.chat_model.calls) > 0  # type: ignore[union-attr]
 
 
 def test_namespace_from_configurable_as_well_as_context(memory: LightMem, middleware: LightMemMiddleware) -> None:
@@ -149,28 +155,29 @@ def test_injection_stays_within_budget_and_searches_once_per_user_message(
 
 def test_the_reply_does_not_wait_for_the_pipeline(memory: LightMem, monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
-    added: list[list[str]] = []
-    add = memory.add
+    compress = memory.pipeline.compress
 
-    def slow_add(messages: Any, **kwargs: Any) -> Any:
+    def slow_compress(namespace: Any) -> int:
         assert release.wait(30), "the test never released the pipeline"
-        added.append([m.text for m in messages])
-        return add(messages, **kwargs)
+        return compress(namespace)
 
-    monkeypatch.setattr(memory, "add", slow_add)
+    monkeypatch.setattr(memory.pipeline, "compress", slow_compress)
     middleware = LightMemMiddleware(memory)
     agent = build(memory, middleware, ScriptedChatModel(responder=reply_from_memories))
     config = {"configurable": {"thread_id": "t"}}
     result = agent.invoke({"messages": [HumanMessage("I like jazz.")]}, config, context={"user_id": "eve"})
     assert result["messages"][-1].text == "I don't know you yet."  # replied while the pipeline is blocked
-    assert middleware.ingestor.pending == 1 and memory.recent_messages("eve") == []
+    # ... and the turn is already durable and searchable from any thread
+    assert [m.text for m in memory.recent_messages("eve")] == ["I like jazz.", "I don't know you yet."]
+    assert [h.entry.text for h in memory.search("eve", "jazz", k=1)] == ["user: I like jazz."]
+    assert not middleware.flush(timeout=0.2)  # the worker is still blocked
     release.set()
     assert middleware.flush(timeout=30)
-    assert added == [["I like jazz.", "I don't know you yet."]]
     agent.invoke({"messages": [HumanMessage("And blues.")]}, config, context={"user_id": "eve"})
     assert middleware.flush(timeout=30)
-    assert added[1] == ["And blues.", "I don't know you yet."]  # only the new turn, despite the checkpoint
-    assert [m.text for m in memory.recent_messages("eve")] == [*added[0], *added[1]]
+    # only the new turn was handed over, despite the checkpoint replaying the whole thread
+    assert [m.text for m in memory.recent_messages("eve")][2] == "And blues."
+    assert len(memory.recent_messages("eve")) == 4
     middleware.close()
 
 
@@ -185,6 +192,9 @@ async def test_async_agent(memory: LightMem) -> None:
     assert "teal" in next(m for m in model.prompts[0] if isinstance(m, SystemMessage)).text
     assert {e.text for e in memory.entries("fay")} == {"Fay's favourite colour is teal.", "Fay has a dog named Rex."}
     assert [m.role for m in memory.recent_messages("fay")] == ["user", "assistant"]
+    assert {h.entry.text for h in await memory.asearch("fay", "colour", k=10) if h.pending} >= {
+        "user: What colour do I like?"
+    }
     middleware.close()
 
 
@@ -206,25 +216,30 @@ def test_tools_work_with_any_store_and_explain_a_missing_one() -> None:
         no_store.invoke({"messages": [HumanMessage("hi")]}, context={"user_id": "gil"})
 
 
-def test_background_ingestor_is_bounded_and_drains_on_close(memory: LightMem, monkeypatch: pytest.MonkeyPatch) -> None:
-    release = threading.Event()
-    add = memory.add
-    monkeypatch.setattr(memory, "add", lambda messages, **kw: release.wait(30) and add(messages, **kw))
-    ingestor = BackgroundIngestor(memory, max_pending=1)
-    ingestor.submit([HumanMessage("one")], namespace="hal")  # taken by the worker, which blocks
-    ingestor.submit([HumanMessage("two")], namespace="hal")  # fills the queue
-    third = threading.Thread(target=ingestor.submit, args=([HumanMessage("three")],), kwargs={"namespace": "hal"})
-    third.start()
-    third.join(0.3)
-    assert third.is_alive()  # the producer waits: the queue is bounded
-    assert not ingestor.join(timeout=0.1)
-    release.set()
-    third.join(10)
-    ingestor.close()
-    assert [m.text for m in memory.recent_messages("hal")] == ["one", "two", "three"]
+def test_worker_failures_are_inspectable_and_retried_from_the_journal(
+    memory: LightMem, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fail = {"left": 1}
+    compress = memory.pipeline.compress
+
+    def flaky(namespace: Any) -> int:
+        if fail["left"]:
+            fail["left"] -= 1
+            raise OSError("disk full")
+        return compress(namespace)
+
+    monkeypatch.setattr(memory.pipeline, "compress", flaky)
+    memory.add([HumanMessage("turn 0")], namespace="hal", thread_id="t", background=True)
+    assert memory.worker.join(timeout=30)
+    assert "disk full" in str(memory.worker.errors[-1][1])
+    assert memory.stats("hal").messages["accepted"] == 1  # nothing lost: still in the journal, and searchable
+    assert memory.search("hal", "turn", k=1)[0].pending
+    memory.add([HumanMessage("turn 1")], namespace="hal", thread_id="t", background=True)
+    assert memory.worker.join(timeout=30)
+    assert memory.stats("hal").messages["accepted"] == 0  # the next run retried the failed stage
+    memory.close()
     with pytest.raises(RuntimeError, match="closed"):
-        ingestor.submit([HumanMessage("four")], namespace="hal")
-    assert asyncio.run(ingestor.ajoin(1))
+        memory.add([HumanMessage("turn 2")], namespace="hal", background=True)
 
 
 def test_bad_middleware_arguments(memory: LightMem) -> None:
@@ -240,20 +255,18 @@ SHUTDOWN_SCRIPT = """
 import sys, time
 from langchain_core.messages import HumanMessage
 from langchain_lightmem import LightMem, LightMemConfig
-from langchain_lightmem.integrations import BackgroundIngestor
 
 memory = LightMem(LightMemConfig(data_dir=sys.argv[1], embeddings={"backend": "static"}))
-add = memory.add
-memory.add = lambda messages, **kw: (time.sleep(0.5), add(messages, **kw))[1]  # a slow pipeline
-ingestor = BackgroundIngestor(memory)
+compress = memory.pipeline.compress
+memory.pipeline.compress = lambda ns: (time.sleep(0.5), compress(ns))[1]  # a slow pipeline
 for i in range(3):
-    ingestor.submit([HumanMessage(f"turn {i}")], namespace="ivy", thread_id="t")
-print("pending at exit:", ingestor.pending)
-"""  # exits without close(): the queued turns must still be added
+    memory.add([HumanMessage(f"turn {i}")], namespace="ivy", thread_id="t", background=True)
+print("searchable at exit:", len(memory.search("ivy", "turn", k=10)))
+"""  # exits without close(): the accepted turns must survive, and a later run must process them
 
 
 @pytest.mark.integration
-def test_queued_turns_are_added_when_the_process_exits(tmp_path: Any) -> None:
+def test_accepted_turns_survive_an_exit_before_processing(tmp_path: Any) -> None:
     import subprocess
     import sys
 
@@ -261,6 +274,9 @@ def test_queued_turns_are_added_when_the_process_exits(tmp_path: Any) -> None:
         [sys.executable, "-c", SHUTDOWN_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
-    assert "pending at exit: 3" in out.stdout or "pending at exit: 2" in out.stdout
+    assert "searchable at exit: 3" in out.stdout
     with LightMem(LightMemConfig(data_dir=tmp_path, embeddings={"backend": "static"})) as memory:
         assert [m.text for m in memory.recent_messages("ivy")] == ["turn 0", "turn 1", "turn 2"]
+        memory.flush_idle(0)  # what the worker's idle flush does on its own
+        assert {e.text for e in memory.entries("ivy")} == {"user: turn 0", "user: turn 1", "user: turn 2"}
+        assert memory.stats("ivy").pending == 0
