@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig, ensure_config
+from langchain_core.runnables.config import var_child_runnable_config
 
 from langchain_lightmem.accounting import StageUsage, UsageLedger
 from langchain_lightmem.config import LightMemConfig
@@ -55,9 +57,6 @@ if TYPE_CHECKING:
 TimeRange = tuple[datetime | None, datetime | None]
 _T = TypeVar("_T")
 logger = logging.getLogger(__name__)
-# Runs LightMem makes on its own (no config from the caller) are kept out of traces: a store put inside a node
-# would otherwise show the ingest graph's eight nodes. Their LLM calls are still traced, under the caller's run.
-_QUIET: RunnableConfig = {"callbacks": []}
 
 
 def _reference_time(value: datetime | str | float | None) -> datetime | None:
@@ -232,8 +231,9 @@ class LightMem:
 
         A failure before the messages are in the journal raises (nothing was stored); a failure after it is
         returned instead of raised (the messages are safe, the next run retries that stage). ``config`` traces the
-        whole graph under the caller's run; without it the graph runs quietly and only its LLM calls are traced,
-        under ``trace`` (default: the run we are called from).
+        whole graph under the caller's run. Without it the graph runs detached from the caller's run (a store put
+        inside a node would otherwise show the ingest graph's nodes in its trace) and only its LLM calls are
+        traced, under ``trace`` (default: the run we are called from).
         """
         if self._closed:
             raise RuntimeError("this LightMem is closed; create a new one")
@@ -242,13 +242,20 @@ class LightMem:
             state = {**state, "llm_config": trace if trace is not None else _llm_trace(ensure_config())}
         out = dict(state)
         accepted = False
+
+        def stream() -> None:
+            nonlocal accepted
+            if config is None:  # detach from the caller's run: LangGraph would nest the graph under it
+                var_child_runnable_config.set(None)
+            for update in self.graph.stream(state, config=config, stream_mode="updates"):
+                for node, values in update.items():
+                    out.update(values or {})
+                    accepted = accepted or node == "normalise"
+
         guard = self._lock(namespace) if locked else contextlib.nullcontext()
         with guard:
             try:
-                for update in self.graph.stream(state, config=config or _QUIET, stream_mode="updates"):
-                    for node, values in update.items():
-                        out.update(values or {})
-                        accepted = accepted or node == "normalise"
+                contextvars.copy_context().run(stream)
             except Exception as exc:
                 if not accepted:
                     raise
@@ -294,6 +301,7 @@ class LightMem:
         thread_id: str | None = None,
         config: RunnableConfig | None = None,
         background: bool = False,
+        repair: bool = False,
     ) -> AddResult:
         """Accept messages for a namespace (a user or tenant) and run them as far through the pipeline as they go.
 
@@ -311,6 +319,9 @@ class LightMem:
             config: LangChain run config (callbacks, tags): the ingest graph is traced under it. Without one, only
                 the chat-model calls are traced (under the run this is called from).
             background: return once the messages are accepted; the worker does the rest.
+            repair: store a message that cannot be accepted as given repaired and marked (an unknown role as a
+                system message, empty content as a placeholder, ...; see docs/input.md) instead of refusing the
+                call. For callers that have nobody to raise to.
 
         Returns:
             What was accepted; ``deferred_error`` when a stage after acceptance failed (the messages are stored,
@@ -322,7 +333,13 @@ class LightMem:
             EmbeddingError: the embedder failed; nothing of this call was stored.
         """
         ns = normalize_namespace(namespace)
-        state = {"namespace": ns, "messages": list(messages), "thread_id": thread_id, "accept_only": background}
+        state = {
+            "namespace": ns,
+            "messages": list(messages),
+            "thread_id": thread_id,
+            "accept_only": background,
+            "repair": repair,
+        }
         out, error = self._run(state, config, locked=not background)
         if background and out.get("accepted"):
             self.worker.schedule(ns, config or _llm_trace(ensure_config()))
@@ -390,10 +407,17 @@ class LightMem:
         thread_id: str | None = None,
         config: RunnableConfig | None = None,
         background: bool = False,
+        repair: bool = False,
     ) -> AddResult:
         """Async :meth:`add`. The stages are CPU-bound and SQLite is synchronous: this runs in a worker thread."""
         return await asyncio.to_thread(
-            self.add, messages, namespace=namespace, thread_id=thread_id, config=config, background=background
+            self.add,
+            messages,
+            namespace=namespace,
+            thread_id=thread_id,
+            config=config,
+            background=background,
+            repair=repair,
         )
 
     async def aflush(
@@ -575,6 +599,32 @@ class LightMem:
         self.store.delete(ns, [entry.id])
         self.store.upsert([entry])
         self.journal.enqueue_for_consolidation(ns, [entry.id])  # it may update or supersede older memories too
+        return entry
+
+    def get(self, namespace: NamespaceLike, ids: Sequence[str]) -> list[MemoryEntry]:
+        """Entries of the namespace by id (history and pending included); ids of other namespaces are never found."""
+        return self.store.get(normalize_namespace(namespace), list(ids))
+
+    def update(self, namespace: NamespaceLike, entry_id: str, text: str) -> MemoryEntry:
+        """Replace the text of one memory (an agent's correction): re-embedded, ``version`` + 1, provenance kept.
+
+        Raises:
+            InvalidMessageError: ``text`` is empty.
+            KeyError: no current memory with that id in the namespace (pending entries are messages: they cannot
+                be edited, only extracted or forgotten).
+        """
+        from langchain_lightmem.normalize import clean_text
+
+        ns = normalize_namespace(namespace)
+        cleaned = clean_text(text).strip() if isinstance(text, str) else ""
+        if not cleaned:
+            raise InvalidMessageError("a memory needs non-empty text")
+        found = [e for e in self.store.get(ns, [entry_id]) if e.active and not e.pending]
+        if not found:
+            raise KeyError(f"no current memory {entry_id!r} in namespace {namespace_key(ns)!r}")
+        entry = found[0].model_copy(update={"text": cleaned, "version": found[0].version + 1})
+        self.store.upsert([entry])
+        self.journal.enqueue_for_consolidation(ns, [entry.id])
         return entry
 
     def as_retriever(self, *, namespace: NamespaceLike, k: int | None = None, **kwargs: Any) -> LightMemRetriever:

@@ -15,7 +15,11 @@ Rules (also in docs/input.md):
 * **Ids**: kept when given (strings up to 256 characters), generated otherwise.
 
 A call is all or nothing: the first invalid message raises :class:`InvalidMessageError` naming its index, and
-nothing of that call is stored.
+nothing of that call is stored. Surfaces that cannot raise to anyone (a chat history written from a callback, the
+agent middleware after the reply) normalise with ``repair=True`` instead: an invalid message is stored repaired
+and marked (``extra["repaired"]`` says why) rather than dropped: an unknown role becomes a ``system`` message whose
+speaker is that role, empty content becomes ``[empty <role> message]``, an unreadable timestamp becomes "now", an
+invalid id a generated one, and content over the size limit is cut to it.
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ _ROLE_ALIASES = {
     "developer": "system",
     "tool": "tool",
     "function": "tool",
+    # streamed messages (``AIMessageChunk`` and friends) carry their class name as type
+    "humanmessagechunk": "user",
+    "aimessagechunk": "assistant",
+    "systemmessagechunk": "system",
+    "toolmessagechunk": "tool",
+    "functionmessagechunk": "tool",
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -139,7 +149,7 @@ def _zone(name: str) -> tzinfo:
 def _fields(raw: MessageLike, index: int) -> dict[str, Any]:
     """Pull role/content/timestamp/speaker/id/thread out of a BaseMessage or a dict."""
     if isinstance(raw, BaseMessage):
-        role = raw.type if raw.type != "chat" else getattr(raw, "role", "chat")
+        role = raw.type if raw.type not in ("chat", "ChatMessageChunk") else getattr(raw, "role", "chat")
         text = content_to_text(raw.content)
         calls = getattr(raw, "tool_calls", None) or []
         rendered = [_tool_call_text(c.get("name"), c.get("args")) for c in calls]
@@ -181,11 +191,13 @@ def normalize_messages(
     thread_id: str | None,
     config: InputConfig,
     counter: TokenCounter,
+    repair: bool = False,
 ) -> list[Message]:
     """Validate and normalise a call's messages (see the module docstring for the rules).
 
     Raises:
-        InvalidMessageError: on the first message that cannot be accepted; nothing is returned.
+        InvalidMessageError: on the first message that cannot be accepted (with ``repair``: only when the call
+            itself is malformed, e.g. a string instead of a list); nothing is returned.
     """
     if isinstance(raw_messages, str | bytes | Mapping | BaseMessage):
         raise InvalidMessageError("pass a list of messages, not a single message or string")
@@ -193,43 +205,68 @@ def normalize_messages(
     now = utcnow()
     out: list[Message] = []
     for index, raw in enumerate(raw_messages):
-        fields = _fields(raw, index)
+        repairs: list[str] = []
+
+        def refuse(reason: str, fix: str, *, index: int = index, repairs: list[str] = repairs) -> None:
+            if not repair:
+                raise InvalidMessageError(reason, index=index)
+            repairs.append(f"{reason} ({fix})")
+
+        try:
+            fields = _fields(raw, index)
+        except InvalidMessageError as exc:
+            if not repair:
+                raise
+            fields = {"role": None, "content": "", "timestamp": None, "speaker": None, "id": None, "extra": {}}
+            fields["thread_id"] = None
+            repairs.append(f"{exc} (stored as a placeholder)")
         role = _ROLE_ALIASES.get(str(fields["role"]).lower()) if fields["role"] is not None else None
         if role is None:
-            raise InvalidMessageError(
+            refuse(
                 f"unknown role {fields['role']!r}; use one of {', '.join(ROLES)} (aliases: human, ai, developer,"
                 " function)",
-                index=index,
+                "stored as a system message",
             )
+            role = "system"
+            if fields["role"] is not None and not fields["speaker"]:
+                fields["speaker"] = str(fields["role"])
         content = fields["content"]
         if len(content) > config.max_message_chars:
-            raise InvalidMessageError(
+            refuse(
                 f"content has {len(content):,} characters, over input.max_message_chars={config.max_message_chars:,};"
                 " split it or raise the limit",
-                index=index,
+                "cut to the limit",
             )
+            content = content[: config.max_message_chars]
         content = clean_text(content).strip()
         if not content:
-            raise InvalidMessageError("content is empty or whitespace; there is nothing to remember", index=index)
+            refuse("content is empty or whitespace; there is nothing to remember", "stored as a placeholder")
+            content = f"[empty {role} message]"
         try:
             ts = parse_timestamp(fields["timestamp"], naive_tz) if fields["timestamp"] is not None else now
         except ValueError as exc:
-            raise InvalidMessageError(str(exc), index=index) from None
+            refuse(str(exc), "stored with the time it arrived")
+            ts = now
         msg_id = fields["id"]
         if msg_id is None or msg_id == "":
             msg_id = uuid.uuid4().hex
         elif not isinstance(msg_id, str | int) or isinstance(msg_id, bool):
-            raise InvalidMessageError(f"id must be a string, got {type(msg_id).__name__}", index=index)
+            refuse(f"id must be a string, got {type(msg_id).__name__}", "given a new id")
+            msg_id = uuid.uuid4().hex
         msg_id = str(msg_id)
         if len(msg_id) > _MAX_ID or _CONTROL.search(msg_id) or "#p" in msg_id:
-            raise InvalidMessageError(
+            refuse(
                 f"id {msg_id[:40]!r} is invalid: at most {_MAX_ID} characters, no control characters, no '#p'",
-                index=index,
+                "given a new id",
             )
+            msg_id = uuid.uuid4().hex
         speaker = fields["speaker"]
         speaker = clean_text(str(speaker)).strip() or None if speaker is not None else None
         thread = fields["thread_id"] if fields["thread_id"] is not None else thread_id
         thread = str(thread) if thread is not None else None
+        extra = dict(fields["extra"])
+        if repairs:
+            extra["repaired"] = "; ".join(repairs)
         parts = counter.split(content, config.part_tokens) if len(content) > config.part_tokens else [content]
         for part_index, part in enumerate(parts, start=1):
             out.append(
@@ -243,7 +280,7 @@ def normalize_messages(
                     speaker=speaker,
                     tokens=counter.count(part),
                     part_of=msg_id if len(parts) > 1 else None,
-                    extra=fields["extra"],
+                    extra=extra,
                 )
             )
     return out

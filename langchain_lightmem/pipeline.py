@@ -56,7 +56,7 @@ class Pipeline:
     # -- normalise ------------------------------------------------------------------------------------------
 
     def accept(
-        self, namespace: Namespace, messages: Sequence[MessageLike], thread_id: str | None
+        self, namespace: Namespace, messages: Sequence[MessageLike], thread_id: str | None, *, repair: bool = False
     ) -> tuple[list[str], list[str]]:
         """Validate, embed and durably log a call's messages (all or nothing).
 
@@ -64,12 +64,12 @@ class Pipeline:
         LLM-free entry all reuse that vector. Nothing is stored when validation or the embedder fails.
 
         Raises:
-            InvalidMessageError: a message cannot be accepted.
+            InvalidMessageError: a message cannot be accepted (with ``repair``, it is stored repaired instead).
             EmbeddingError: the embedder failed; nothing of this call was stored.
         """
         started = time.perf_counter()
         normalised = normalize_messages(
-            messages, namespace, thread_id=thread_id, config=self.config.input, counter=self.counter
+            messages, namespace, thread_id=thread_id, config=self.config.input, counter=self.counter, repair=repair
         )
         known = self.journal.existing_ids(namespace, [m.id for m in normalised])
         fresh = [m for m in normalised if m.id not in known]

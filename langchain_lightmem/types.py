@@ -152,6 +152,21 @@ class MemoryEntry(BaseModel):
         """True for a message not yet extracted, searchable as itself until its batch's memories replace it."""
         return self.method == PENDING
 
+    def to_value(self) -> dict[str, Any]:
+        """The entry as plain JSON for surfaces (store items, tool output): text, time, provenance and how it was
+        made; unset optional fields are left out."""
+        value: dict[str, Any] = {
+            "text": self.text,
+            "event_time": self.event_time.isoformat(),
+            "source_ids": list(self.source_ids),
+            "method": self.method,
+            "version": self.version,
+        }
+        for name in ("thread_id", "speaker", "role", "superseded_by"):
+            if (field_value := getattr(self, name)) is not None:
+                value[name] = field_value
+        return value
+
     def to_metadata(self, *, clear_unset: bool = False) -> dict[str, Any]:
         """Flatten into Chroma metadata. Unset optional fields are omitted, or given as ``None`` with
         ``clear_unset`` (Chroma merges metadata on upsert: ``None`` is how a stale value gets removed)."""

@@ -24,8 +24,9 @@ from langchain_lightmem.types import Namespace, normalize_namespace
 
 
 class IngestState(TypedDict, total=False):
-    """Input: ``namespace``, ``messages``, optional ``thread_id``, ``flush``, ``threads``, ``hold_batch`` and
-    ``accept_only``. The rest is what the run did."""
+    """Input: ``namespace``, ``messages``, optional ``thread_id``, ``flush``, ``threads``, ``hold_batch``,
+    ``accept_only`` and ``repair`` (store invalid messages repaired instead of refusing the call). The rest is what
+    the run did."""
 
     namespace: Namespace
     messages: list[Any]
@@ -34,6 +35,7 @@ class IngestState(TypedDict, total=False):
     threads: list[str | None] | None
     hold_batch: bool
     accept_only: bool
+    repair: bool
     llm_config: RunnableConfig | None
     accepted: list[str]
     duplicates: list[str]
@@ -57,7 +59,9 @@ def build_ingest_graph(pipeline: Pipeline) -> CompiledStateGraph:
 
     def normalise(state: IngestState) -> IngestState:
         namespace = normalize_namespace(state["namespace"])  # JSON input (LangGraph Platform) gives a list
-        accepted, duplicates = pipeline.accept(namespace, state.get("messages") or [], state.get("thread_id"))
+        accepted, duplicates = pipeline.accept(
+            namespace, state.get("messages") or [], state.get("thread_id"), repair=bool(state.get("repair"))
+        )
         return {"namespace": namespace, "accepted": accepted, "duplicates": duplicates}
 
     def index(state: IngestState) -> IngestState:

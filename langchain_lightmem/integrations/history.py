@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from langchain_core.chat_history import BaseChatMessageHistory
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+    message_chunk_to_message,
+)
 
 from langchain_lightmem.types import Message, Namespace, NamespaceLike, normalize_namespace
 
 if TYPE_CHECKING:
     from langchain_lightmem.memory import LightMem
-
-logger = logging.getLogger(__name__)
 
 
 def to_langchain_message(message: Message) -> BaseMessage:
@@ -48,10 +52,14 @@ class LightMemChatMessageHistory(BaseChatMessageHistory):
     """A chat session backed by LightMem: ``add_messages`` routes messages into the memory pipeline, ``messages``
     returns the session's recent window from the journal.
 
-    Adding is durable when it returns (the journal commits first) and feeds sensory → short-term → long-term memory
-    as usual, so what was said in one session is found by searches in every later one. ``clear`` starts a new
-    window for the session; nothing is deleted (``LightMem.forget`` deletes a namespace). Messages with empty text
-    are skipped: there is nothing to remember in them.
+    Adding is durable and searchable when it returns (the journal commits first; until extraction each message is
+    found as a pending memory) and feeds sensory → short-term → long-term memory on the memory's background worker,
+    so what was said in one session is found by searches in every later one, and the chain never waits for
+    extraction. Nothing is dropped: streamed replies (``AIMessageChunk``) are stored as the assistant's turn, and a
+    message the pipeline would refuse (an unknown role, empty content) is stored repaired and marked
+    (``extra["repaired"]``), because ``RunnableWithMessageHistory`` writes history from a callback whose errors
+    nobody sees. ``clear`` starts a new window for the session; nothing is deleted (``LightMem.forget`` deletes a
+    namespace).
 
     ``BaseChatMessageHistory`` is deprecated upstream (langchain-core ≥ 1.6.4) in favour of LangGraph
     persistence; it still works, and so does this class with ``RunnableWithMessageHistory``.
@@ -138,12 +146,19 @@ class LightMemChatMessageHistory(BaseChatMessageHistory):
         return await asyncio.to_thread(lambda: self.messages)
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        """Route messages into the pipeline (``LightMem.add``) as this session's next turns."""
-        kept = [m for m in messages if m.text.strip() or getattr(m, "tool_calls", None)]
-        if len(kept) < len(messages):
-            logger.debug("skipped %d message(s) without text", len(messages) - len(kept))
-        if kept:
-            self.memory.add(kept, namespace=self.namespace, thread_id=self.session_id)
+        """Store messages as this session's next turns (``LightMem.add(..., background=True, repair=True)``).
+
+        Raises:
+            LightMemError: only when nothing could be stored at all (a closed memory, a failing embedder).
+        """
+        if messages:
+            self.memory.add(
+                [message_chunk_to_message(m) for m in messages],
+                namespace=self.namespace,
+                thread_id=self.session_id,
+                background=True,
+                repair=True,
+            )
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Async :meth:`add_messages` (in a worker thread)."""

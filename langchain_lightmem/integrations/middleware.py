@@ -317,7 +317,7 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         update, turn = self._hand_over(state, runtime)
         if turn:
             fresh, namespace, thread = turn
-            self.memory.add(fresh, namespace=namespace, thread_id=thread, background=True)
+            self.memory.add(fresh, namespace=namespace, thread_id=thread, background=True, repair=True)
         return update
 
     async def aafter_agent(self, state: LightMemState, runtime: Runtime[Any]) -> dict[str, Any] | None:
@@ -326,7 +326,7 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         update, turn = self._hand_over(state, runtime)
         if turn:
             fresh, namespace, thread = turn
-            await self.memory.aadd(fresh, namespace=namespace, thread_id=thread, background=True)
+            await self.memory.aadd(fresh, namespace=namespace, thread_id=thread, background=True, repair=True)
         return update
 
     # -- lifecycle ------------------------------------------------------------------------------------------

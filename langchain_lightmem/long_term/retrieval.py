@@ -247,7 +247,7 @@ class MemorySearcher:
         if config.neighbour_weight > 0 and found:
             self._spread(namespace, found, config, scope, include_history)
         ranked = sorted(found.values(), key=lambda c: (-c.score, c.entry.event_time, c.entry.id))
-        return (_dedupe(ranked) if config.dedupe else ranked), window
+        return _drop_replaced(_dedupe(ranked) if config.dedupe else ranked), window
 
     def _lexical(
         self,
@@ -424,6 +424,15 @@ def _named_speakers(query: str, speakers: set[str]) -> frozenset[str]:
     """The speakers the query names (whole words, any case): "What did Caroline research?" names Caroline."""
     lowered = query.lower()
     return frozenset(s for s in speakers if re.search(rf"\b{re.escape(s.lower())}\b", lowered))
+
+
+def _drop_replaced(ranked: list[_Candidate]) -> list[_Candidate]:
+    """Pending entries whose message already has a memory among the candidates: a batch is being written while we
+    read. The memory counts, the message does not count twice."""
+    if not any(c.entry.pending for c in ranked):
+        return ranked
+    covered = {s for c in ranked if not c.entry.pending for s in c.entry.source_ids}
+    return [c for c in ranked if not (c.entry.pending and covered.issuperset(c.entry.source_ids))]
 
 
 def _dedupe(ranked: list[_Candidate]) -> list[_Candidate]:

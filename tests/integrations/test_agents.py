@@ -3,7 +3,6 @@ background ingestion (bounded, never delaying the reply, drained on close)."""
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -280,3 +279,60 @@ def test_accepted_turns_survive_an_exit_before_processing(tmp_path: Any) -> None
         memory.flush_idle(0)  # what the worker's idle flush does on its own
         assert {e.text for e in memory.entries("ivy")} == {"user: turn 0", "user: turn 1", "user: turn 2"}
         assert memory.stats("ivy").pending == 0
+
+
+def tool_call(name: str, **args: Any) -> AIMessage:
+    return AIMessage("", tool_calls=[{"name": name, "args": args, "id": f"call-{name}-{len(args)}"}])
+
+
+@pytest.mark.parametrize("store_kind", ["lightmem", "in_memory"])
+def test_memory_tools_for_an_e_mail_user_id(memory: LightMem, store_kind: str) -> None:
+    """0.1 raised LangGraph's InvalidNamespaceError for a user id with a '.' (labels cannot hold one)."""
+    store = LightMemStore(memory) if store_kind == "lightmem" else InMemoryStore()
+    user = "ada.lovelace@example.com"
+    script = [
+        tool_call("manage_memory", action="create", content="Ada prefers tea to coffee."),
+        AIMessage("ok"),
+        tool_call("search_memory", query="What does Ada drink?"),
+        AIMessage("ok"),
+    ]
+    model = ScriptedChatModel(script=script, responder=reply_from_memories)
+    agent = create_agent(model, tools=create_memory_tools(), store=store)
+    agent.invoke(
+        {"messages": [HumanMessage("remember: tea")]}, {"configurable": {"thread_id": "a"}}, context={"user_id": user}
+    )
+    result = agent.invoke(
+        {"messages": [HumanMessage("what do I drink?")]},
+        {"configurable": {"thread_id": "b"}},
+        context={"user_id": user},
+    )
+    found = next(m for m in result["messages"] if isinstance(m, ToolMessage)).text
+    assert "Ada prefers tea to coffee." in found
+    if store_kind == "lightmem":
+        assert [e.text for e in memory.entries(user)] == ["Ada prefers tea to coffee."]  # the facade's namespace
+
+
+def test_manage_memory_updates_and_deletes_by_the_id_search_shows(memory: LightMem) -> None:
+    memory.remember("kim", "Kim lives in Oslo.", key="home")
+    memory.add([{"role": "user", "content": "I play the oboe in a band.", "thread_id": "t9"}], namespace="kim")
+    tools = {t.name: t for t in create_memory_tools()}
+    store = LightMemStore(memory)
+
+    def call(name: str, **args: Any) -> str:
+        model = ScriptedChatModel(script=[tool_call(name, **args), AIMessage("done")])
+        agent = create_agent(model, tools=list(tools.values()), store=store)
+        out = agent.invoke({"messages": [HumanMessage("go")]}, context={"user_id": "kim"})
+        return next(m for m in out["messages"] if isinstance(m, ToolMessage)).text
+
+    listing = call("search_memory", query="Where does Kim live?")
+    home_id = next(line.split("]")[0][3:] for line in listing.splitlines() if "Oslo" in line)
+    assert (
+        call("manage_memory", action="update", id=home_id, content="Kim lives in Bergen.")
+        == f"Updated memory {home_id}."
+    )
+    assert [(e.text, e.version) for e in memory.entries("kim")] == [("Kim lives in Bergen.", 2)]
+    assert "No memory nope" in call("manage_memory", action="update", id="nope", content="x")
+    filtered = call("search_memory", query="oboe band", filter={"thread_id": "t9"})
+    assert "oboe" in filtered and "Bergen" not in filtered and "not yet consolidated" in filtered
+    assert call("manage_memory", action="delete", id=home_id) == f"Deleted memory {home_id}."
+    assert memory.entries("kim") == []

@@ -27,16 +27,23 @@ def test_messages_round_trip_and_reach_long_term_memory(memory: LightMem) -> Non
             SystemMessage("Be brief."),
             HumanMessage("I moved to Lisbon last week.", id="h1"),
             AIMessage("Welcome to Lisbon!", id="a1"),
-            AIMessage(""),  # nothing to remember: skipped
+            AIMessage(""),  # nothing to remember, but not dropped silently: a marked placeholder
             ToolMessage("42", tool_call_id="c1"),
         ]
     )
     got = history.messages
-    assert [type(m) for m in got] == [SystemMessage, HumanMessage, AIMessage, ToolMessage]
-    assert [m.text for m in got] == ["Be brief.", "I moved to Lisbon last week.", "Welcome to Lisbon!", "42"]
+    assert [type(m) for m in got] == [SystemMessage, HumanMessage, AIMessage, AIMessage, ToolMessage]
+    assert [m.text for m in got] == [
+        "Be brief.",
+        "I moved to Lisbon last week.",
+        "Welcome to Lisbon!",
+        "[empty assistant message]",
+        "42",
+    ]
     assert got[1].id == "h1"
     history.add_messages([HumanMessage("I moved to Lisbon last week.", id="h1")])  # redelivery: no duplicate
-    assert len(history.messages) == 4
+    assert len(history.messages) == 5
+    assert "repaired" in memory.recent_messages("alice")[3].extra
     memory.flush("alice")
     assert "Lisbon" in memory.search("alice", "Where does Alice live?", k=1)[0].entry.text
 
@@ -102,3 +109,45 @@ def test_with_runnable_with_message_history(memory: LightMem) -> None:
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="window"):
         LightMemChatMessageHistory(None, namespace="a", session_id="s", window=0)  # type: ignore[arg-type]
+
+
+def test_a_streamed_turn_is_stored_whole(memory: LightMem) -> None:
+    """RunnableWithMessageHistory(...).stream(): the reply arrives as AIMessageChunks; the user message and the
+    merged reply must both be stored (0.1 refused the chunk's role and dropped the whole turn, logging only)."""
+    from langchain_core.language_models import GenericFakeChatModel
+    from langchain_core.runnables.history import RunnableWithMessageHistory
+
+    model = GenericFakeChatModel(messages=iter([AIMessage("Lisbon is lovely in spring.")]))
+    prompt = ChatPromptTemplate.from_messages([MessagesPlaceholder("history"), ("human", "{question}")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        chain = RunnableWithMessageHistory(
+            prompt | model,
+            lambda session_id: LightMemChatMessageHistory(memory, namespace="alice", session_id=session_id),
+            input_messages_key="question",
+            history_messages_key="history",
+        )
+        chunks = list(chain.stream({"question": "I moved to Lisbon."}, {"configurable": {"session_id": "s9"}}))
+    assert len(chunks) > 1  # really streamed, word by word
+    stored = memory.recent_messages("alice", thread_id="s9")
+    assert [(m.role, m.content) for m in stored] == [
+        ("user", "I moved to Lisbon."),
+        ("assistant", "Lisbon is lovely in spring."),
+    ]
+    assert {h.entry.source_ids[0] for h in memory.search("alice", "Lisbon spring", k=5)} == {m.id for m in stored}
+
+
+def test_messages_the_pipeline_would_refuse_are_stored_repaired(memory: LightMem) -> None:
+    from langchain_core.messages import AIMessageChunk, ChatMessage
+
+    history = LightMemChatMessageHistory(memory, namespace="alice", session_id="s3")
+    history.add_messages(
+        [ChatMessage("Too vague.", role="critic"), AIMessageChunk("Streamed "), HumanMessage("ok", id="x" * 300)]
+    )
+    stored = memory.recent_messages("alice", thread_id="s3")
+    assert [(m.role, m.speaker, m.content) for m in stored] == [
+        ("system", "critic", "Too vague."),
+        ("assistant", None, "Streamed"),
+        ("user", None, "ok"),
+    ]
+    assert "unknown role" in stored[0].extra["repaired"] and "id" in stored[2].extra["repaired"]
