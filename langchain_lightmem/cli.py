@@ -87,7 +87,7 @@ def _existing_data(args: argparse.Namespace) -> LightMemConfig:
     return config
 
 
-def _emit(args: argparse.Namespace, document: Any) -> None:
+def _emit(document: Any) -> None:
     print(json.dumps(document, indent=2, ensure_ascii=False))
 
 
@@ -209,13 +209,14 @@ class Progress:
         if self._bar is not None:
             self._bar.update(n)
 
-    def phase(self, text: str) -> None:
-        """Name the step running now (e.g. ``"flush alice (1/2)"``)."""
+    def phase(self, text: str, *, announce: bool = True) -> None:
+        """Name the step running now (e.g. ``"flush alice (1/2)"``). Off a terminal, ``announce`` prints a line
+        at once; without it the step shows in the next periodic line (for many short steps)."""
         with self._lock:
             self.current_phase = text
         if self._bar is not None:
             self._bar.set_description_str(f"{self.desc}: {text}")
-        else:
+        elif announce:
             self._line()
 
     def close(self) -> None:
@@ -368,7 +369,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - started
     n, again = report["messages"], report["duplicates"]
     if args.json:
-        _emit(args, {"file": str(args.file), **report, "seconds": round(elapsed, 3)})
+        _emit({"file": str(args.file), **report, "seconds": round(elapsed, 3)})
         return 0
     print(
         f"ingested {n} messages in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.1f} msg/s)"
@@ -396,14 +397,14 @@ def cmd_search(args: argparse.Namespace) -> int:
                     {"score": i.hit.score, "neighbour_of": i.neighbour_of, **i.hit.entry.model_dump(mode="json")}
                     for i in context.items
                 ]
-                _emit(args, {"tokens": context.tokens, "text": context.render(), "items": items})
+                _emit({"tokens": context.tokens, "text": context.render(), "items": items})
             else:
                 print(context.render(sources=args.sources) or "no memories found")
                 print(f"({len(context.items)} memories, {context.tokens} of {args.max_tokens} tokens)")
             return 0
         hits = memory.search(namespace, args.query, k=args.k, **options)
         if args.json:
-            _emit(args, [{"score": h.score, **h.entry.model_dump(mode="json")} for h in hits])
+            _emit([{"score": h.score, **h.entry.model_dump(mode="json")} for h in hits])
             return 0
         if not hits:
             print("no memories found")
@@ -434,7 +435,7 @@ def cmd_flush(args: argparse.Namespace) -> int:
                     f"{name}: {result.batches_extracted} batch(es) extracted, {result.entries_written} entries written"
                 )
     if args.json:
-        _emit(args, report)
+        _emit(report)
     return 0
 
 
@@ -448,7 +449,7 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
         failed = busy = 0
         with Progress(len(targets), desc="consolidate", unit="ns") as progress:
             for ns in targets:
-                progress.phase("/".join(ns))
+                progress.phase("/".join(ns), announce=False)
                 (report,) = memory.consolidate(ns)
                 progress.update(1)
                 reports.append(report.as_dict())
@@ -467,7 +468,7 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
                         f" ({report.seconds:.2f} s)"
                     )
     if args.json:
-        _emit(args, reports)
+        _emit(reports)
     return 1 if failed or busy else 0
 
 
@@ -477,7 +478,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         targets = [_namespace(args.namespace)] if args.namespace else memory.namespaces()
         report = [memory.stats(ns) for ns in targets]
     if args.json:
-        _emit(args, [_stats_dict(stats) for stats in report])
+        _emit([_stats_dict(stats) for stats in report])
         return 0
     if not targets:
         print(f"no namespaces in {args.data_dir}")
@@ -516,7 +517,6 @@ def cmd_forget(args: argparse.Namespace) -> int:
         vacuumed = [str(path) for path in vacuum(config)]
     if args.json:
         _emit(
-            args,
             {
                 "namespace": list(ns),
                 "messages": removed["messages"],
@@ -582,7 +582,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 say()
             if args.json:
                 _emit(
-                    args,
                     {
                         "data_dir": str(data_dir) if args.keep else None,
                         "extraction": mode,
