@@ -1,6 +1,20 @@
-"""The ``lightmem`` command: ingest, search, flush, stats, forget, and a self-contained demo.
+"""The ``lightmem`` command: ingest, search, flush, consolidate, stats, forget, and a self-contained demo.
 
 Without ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` (or with ``--llm-free``) everything runs LLM-free, offline.
+
+The global options (``--data-dir``, ``--embeddings``, ``--chroma-url``, ``--model``, ``--llm-free``, ``--json``)
+go before or after the command. ``--json`` prints one JSON document on stdout instead of text. Progress goes to
+stderr: a bar on a terminal, a plain line every few seconds elsewhere (CI logs, pipes).
+
+Exit status: 0 done; 1 ``consolidate`` left work for the next run (a namespace was busy or decisions failed), or
+``forget`` was not confirmed; 2 the command line or the input was refused (one line on stderr says what and where;
+``ingest`` stored nothing of the file); 130 interrupted.
+
+Example:
+    .. code-block:: bash
+
+        lightmem ingest chat.jsonl --namespace alice --data-dir ./memory
+        lightmem search "Where does Alice live?" --namespace alice --data-dir ./memory --json
 """
 
 from __future__ import annotations
@@ -8,18 +22,30 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from datetime import time as day_time
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from langchain_lightmem.errors import LightMemError
+from langchain_lightmem.errors import InvalidMessageError, LightMemError
 
 if TYPE_CHECKING:
+    from langchain_lightmem.config import LightMemConfig
+    from langchain_lightmem.conversations import Conversation
     from langchain_lightmem.memory import LightMem, NamespaceStats
+    from langchain_lightmem.types import Namespace
+
+
+class CommandLineError(LightMemError):
+    """The command cannot run as given (a missing data folder, a file without a namespace, ...)."""
 
 
 def _namespace(text: str) -> tuple[str, ...]:
@@ -27,19 +53,42 @@ def _namespace(text: str) -> tuple[str, ...]:
     return tuple(text.split("/"))
 
 
-def _build_memory(args: argparse.Namespace, data_dir: Path | None = None) -> LightMem:
+def _config(args: argparse.Namespace, data_dir: Path | None = None) -> LightMemConfig:
     from langchain_lightmem.config import LightMemConfig, chroma_server, embeddings_named
-    from langchain_lightmem.memory import LightMem
-    from langchain_lightmem.models import chat_model_from_env
 
     overrides: dict[str, Any] = {"data_dir": data_dir or args.data_dir}
     if args.chroma_url:
         overrides["chroma"] = chroma_server(args.chroma_url)
     if args.embeddings:
         overrides["embeddings"] = embeddings_named(args.embeddings)
-    config = LightMemConfig.from_env(**overrides)
+    return LightMemConfig.from_env(**overrides)
+
+
+def _build_memory(args: argparse.Namespace, config: LightMemConfig) -> LightMem:
+    from langchain_lightmem.memory import LightMem
+    from langchain_lightmem.models import chat_model_from_env
+
     chat_model = None if args.llm_free else chat_model_from_env(args.model)
     return LightMem(config, chat_model=chat_model)
+
+
+def _existing_data(args: argparse.Namespace) -> LightMemConfig:
+    """The config of a data folder that holds LightMem data; commands that only read never create one."""
+    config = _config(args)
+    folder = config.data_dir
+    if not folder.is_dir():
+        raise CommandLineError(
+            f"no data folder at {folder}: nothing was ingested there (pass --data-dir or set LIGHTMEM_DATA_DIR)"
+        )
+    if not config.journal_path.is_file():
+        raise CommandLineError(
+            f"{folder} holds no LightMem data (no {config.journal_path.name}): pass the folder you ingested into"
+        )
+    return config
+
+
+def _emit(document: Any) -> None:
+    print(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 def _print_usage_table(stats: NamespaceStats, out: Any = None) -> None:
@@ -77,30 +126,231 @@ def _stage_order(stage: str) -> int:
     return INGEST_STAGES.index(stage) if stage in INGEST_STAGES else len(INGEST_STAGES)
 
 
-def _ingest_conversations(
-    memory: LightMem, conversations: list[Any], namespace: tuple[str, ...] | None, *, flush: bool, chunk: int
-) -> int:
-    from tqdm import tqdm
+def _usage_dict(usage: Any) -> dict[str, Any]:
+    return {k: getattr(usage, k) for k in ("calls", "input_tokens", "output_tokens", "seconds", "items")}
 
+
+def _stats_dict(stats: NamespaceStats) -> dict[str, Any]:
+    return {
+        "namespace": list(stats.namespace),
+        "messages": stats.messages,
+        "batches": stats.batches,
+        "entries": stats.entries,
+        "usage": {k: _usage_dict(v) for k, v in stats.usage.items()},
+    }
+
+
+# -- progress ------------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Progress of a long command on stderr: a tqdm bar on a terminal; elsewhere (CI logs, pipes) a plain line
+    when it starts, every ``interval`` seconds, when a phase starts and when it ends.
+
+    A long step after the counted work (the final flush of ``ingest``) is a :meth:`phase` of the same display,
+    not a silent pause: the bar names it and keeps its clock running; plain lines keep coming.
+
+    Example:
+        .. code-block:: python
+
+            with Progress(len(messages), desc="ingest", unit="msg") as progress:
+                for chunk in chunks:
+                    memory.add(chunk, namespace="alice")
+                    progress.update(len(chunk))
+                progress.phase("flush alice (1/1)")
+                memory.flush("alice")
+    """
+
+    def __init__(
+        self, total: int, *, desc: str, unit: str, stream: TextIO | None = None, interval: float = 5.0
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.total, self.desc, self.unit = total, desc, unit
+        self.done = 0
+        self.current_phase = ""
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._bar: Any = None
+        isatty = getattr(self.stream, "isatty", None)
+        if callable(isatty) and isatty():
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit=unit, desc=desc, file=self.stream)
+        else:
+            self._line()
+        # a ticker, so that a single long call (a big add, the flush) still shows the clock moving
+        every = min(interval, 1.0) if self._bar is not None else interval
+        self._ticker = threading.Thread(target=self._tick, args=(every,), name="lightmem-progress", daemon=True)
+        self._ticker.start()
+
+    def _tick(self, every: float) -> None:
+        while not self._stop.wait(every):
+            if self._bar is not None:
+                self._bar.refresh()
+            else:
+                self._line()
+
+    def _line(self, *, final: bool = False) -> None:
+        with self._lock:
+            done, phase, elapsed = self.done, self.current_phase, time.monotonic() - self.started
+        counted = f"{done}/{self.total} {self.unit}"
+        if final:
+            text = f"{self.desc}: done, {counted} in {elapsed:.1f} s"
+        else:
+            share = 100 * done // self.total if self.total else 100
+            pace = phase or f"{done / elapsed if elapsed > 0 else 0.0:.1f} {self.unit}/s"
+            text = f"{self.desc}: {counted} ({share}%), {pace}, {elapsed:.0f} s elapsed"
+        print(text, file=self.stream, flush=True)
+
+    def update(self, n: int) -> None:
+        with self._lock:
+            self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def phase(self, text: str, *, announce: bool = True) -> None:
+        """Name the step running now (e.g. ``"flush alice (1/2)"``). Off a terminal, ``announce`` prints a line
+        at once; without it the step shows in the next periodic line (for many short steps)."""
+        with self._lock:
+            self.current_phase = text
+        if self._bar is not None:
+            self._bar.set_description_str(f"{self.desc}: {text}")
+        elif announce:
+            self._line()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._ticker.join()
+        if self._bar is not None:
+            self._bar.set_description_str(f"{self.desc}: done", refresh=False)
+            self._bar.close()
+        else:
+            self._line(final=True)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.close()
+            return
+        self._stop.set()  # a failed run ends without a "done" line
+        self._ticker.join()
+        if self._bar is not None:
+            self._bar.close()
+
+
+# -- ingest --------------------------------------------------------------------------------------------------
+
+
+def _reason(exc: InvalidMessageError) -> str:
+    """The message of an error without its ``message <i>:`` prefix (an index within one ``add`` call)."""
+    text = str(exc)
+    prefix = f"message {exc.index}: " if exc.index is not None else ""
+    return text.removeprefix(prefix)
+
+
+Planned = list[tuple["Namespace", "Conversation"]]
+
+
+def _validate(
+    conversations: list[Conversation], namespace: str | None, config: LightMemConfig, file: Path
+) -> tuple[Planned, dict[tuple[Namespace, str], tuple[str, str]]]:
+    """Check every message of the file as ``add`` would, before any of it is stored.
+
+    Returns the namespace of each conversation, and the content and origin of every message id per namespace.
+    """
+    from langchain_lightmem.normalize import normalize_messages
+    from langchain_lightmem.tokens import TokenCounter
     from langchain_lightmem.types import normalize_namespace
 
-    total = sum(len(c.messages) for c in conversations)
-    touched: set[tuple[str, ...]] = set()
-    with tqdm(total=total, unit="msg", desc="ingest", file=sys.stderr, disable=None) as bar:
-        for conv in conversations:
-            ns = namespace or (_namespace(conv.namespace) if conv.namespace else None)
-            if ns is None:
-                raise LightMemError("the file names no namespace: pass --namespace (e.g. --namespace alice)")
-            ns = normalize_namespace(ns)
-            touched.add(ns)
+    counter = TokenCounter(config.token_encoding)
+    planned: Planned = []
+    ids: dict[tuple[Namespace, str], tuple[str, str]] = {}
+    for conv in conversations:
+        given = namespace or conv.namespace
+        if not given:
+            raise CommandLineError(f"{file} names no namespace: pass --namespace (e.g. --namespace alice)")
+        ns = normalize_namespace(_namespace(given))
+        for raw, origin in zip(conv.messages, conv.origins, strict=True):
+            try:
+                normalised = normalize_messages(
+                    [raw], ns, thread_id=conv.thread_id, config=config.input, counter=counter
+                )
+            except InvalidMessageError as exc:
+                raise InvalidMessageError(f"{origin}: {_reason(exc)}") from None
+            for msg in normalised:
+                content, first = ids.setdefault((ns, msg.id), (msg.content, origin))
+                if content != msg.content:
+                    raise InvalidMessageError(
+                        f"{origin}: id {msg.part_of or msg.id!r} is also used by {first} with different content; "
+                        "give each message its own id"
+                    )
+        planned.append((ns, conv))
+    return planned, ids
+
+
+def _check_stored(memory: LightMem, ids: dict[tuple[Namespace, str], tuple[str, str]]) -> None:
+    """Refuse a file whose ids were ingested before with different content (re-sending the same is fine)."""
+    by_namespace: dict[Namespace, list[str]] = {}
+    for ns, msg_id in ids:
+        by_namespace.setdefault(ns, []).append(msg_id)
+    for ns, wanted in by_namespace.items():
+        for msg_id, stored in memory.journal.get_messages(ns, wanted).items():
+            content, origin = ids[(ns, msg_id)]
+            if stored.content != content:
+                raise InvalidMessageError(
+                    f"{origin}: id {stored.part_of or msg_id!r} was ingested into {'/'.join(ns)} before with "
+                    "different content; give the message a new id (or none: one is derived from its line)"
+                )
+
+
+def _ingest(memory: LightMem, planned: Planned, *, flush: bool, chunk: int) -> dict[str, Any]:
+    """Add the validated conversations in chunks, then flush, inside one progress display."""
+    total = sum(len(conv.messages) for _, conv in planned)
+    accepted: set[str] = set()
+    duplicates: set[str] = set()
+    touched: list[Namespace] = []
+    written = batches = 0
+    with Progress(total, desc="ingest", unit="msg") as progress:
+        for ns, conv in planned:
+            if ns not in touched:
+                touched.append(ns)
             for start in range(0, len(conv.messages), chunk):
                 part = conv.messages[start : start + chunk]
-                memory.add(part, namespace=ns, thread_id=conv.thread_id)
-                bar.update(len(part))
-    if flush:
-        for ns in sorted(touched):
-            memory.flush(ns)
-    return total
+                try:
+                    result = memory.add(part, namespace=ns, thread_id=conv.thread_id)
+                except InvalidMessageError as exc:  # another writer got there between validation and now
+                    at = start + (exc.index or 0)
+                    where = conv.origins[at] if at < len(conv.origins) else conv.origins[start]
+                    raise InvalidMessageError(
+                        f"{where}: {_reason(exc)} (messages before it are stored; once fixed, run the same "
+                        "command again: nothing is stored twice)"
+                    ) from None
+                # a long message is stored in parts <id>#p1, #p2, ...: count the message once
+                accepted.update(f"{'/'.join(ns)}\0{i.split('#p')[0]}" for i in result.accepted)
+                duplicates.update(f"{'/'.join(ns)}\0{i.split('#p')[0]}" for i in result.duplicates)
+                written += result.entries_written
+                batches += result.batches_extracted
+                progress.update(len(part))
+        if flush:
+            for i, ns in enumerate(touched, start=1):
+                progress.phase(f"flush {'/'.join(ns)} ({i}/{len(touched)})")
+                result = memory.flush(ns)
+                written += result.entries_written
+                batches += result.batches_extracted
+    return {
+        "messages": total,
+        "accepted": len(accepted),
+        "duplicates": len(duplicates),
+        "namespaces": [list(ns) for ns in touched],
+        "flushed": flush,
+        "batches_extracted": batches,
+        "entries_written": written,
+    }
 
 
 # -- commands ------------------------------------------------------------------------------------------------
@@ -110,40 +360,35 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from langchain_lightmem.conversations import load_conversations
 
     conversations = load_conversations(args.file)
-    with _build_memory(args) as memory:
+    config = _config(args)
+    planned, ids = _validate(conversations, args.namespace, config, args.file)
+    with _build_memory(args, config) as memory:
+        _check_stored(memory, ids)
         started = time.perf_counter()
-        n = _ingest_conversations(
-            memory,
-            conversations,
-            _namespace(args.namespace) if args.namespace else None,
-            flush=args.flush,
-            chunk=args.chunk,
-        )
+        report = _ingest(memory, planned, flush=args.flush, chunk=args.chunk)
         elapsed = time.perf_counter() - started
-        print(
-            f"ingested {n} messages in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.1f} msg/s)"
-            f"{'' if args.flush else '; buffered messages wait for lightmem flush'}"
-        )
+    n, again = report["messages"], report["duplicates"]
+    if args.json:
+        _emit({"file": str(args.file), **report, "seconds": round(elapsed, 3)})
+        return 0
+    print(
+        f"ingested {n} messages in {elapsed:.1f} s ({n / max(elapsed, 1e-9):.1f} msg/s)"
+        f"{f'; {again} were already stored' if again else ''}"
+        f"{'' if args.flush else '; buffered messages wait for lightmem flush'}"
+    )
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from langchain_lightmem.normalize import parse_timestamp
-
-    time_range = None
-    if args.since or args.until:
-        time_range = (
-            parse_timestamp(args.since) if args.since else None,
-            parse_timestamp(args.until) if args.until else None,
-        )
+    config = _existing_data(args)
     options: dict[str, Any] = {
-        "time_range": time_range,
+        "time_range": (args.since, args.until) if args.since or args.until else None,
         "include_history": args.history,
         "reference_time": args.reference_time,
         "mode": args.mode,
         "time_mode": args.time_mode,
     }
-    with _build_memory(args) as memory:
+    with _build_memory(args, config) as memory:
         namespace = _namespace(args.namespace)
         if args.max_tokens is not None:
             context = memory.context(namespace, args.query, max_tokens=args.max_tokens, **options)
@@ -152,14 +397,14 @@ def cmd_search(args: argparse.Namespace) -> int:
                     {"score": i.hit.score, "neighbour_of": i.neighbour_of, **i.hit.entry.model_dump(mode="json")}
                     for i in context.items
                 ]
-                print(json.dumps({"tokens": context.tokens, "text": context.render(), "items": items}, indent=2))
+                _emit({"tokens": context.tokens, "text": context.render(), "items": items})
             else:
                 print(context.render(sources=args.sources) or "no memories found")
                 print(f"({len(context.items)} memories, {context.tokens} of {args.max_tokens} tokens)")
             return 0
         hits = memory.search(namespace, args.query, k=args.k, **options)
         if args.json:
-            print(json.dumps([{"score": h.score, **h.entry.model_dump(mode="json")} for h in hits], indent=2))
+            _emit([{"score": h.score, **h.entry.model_dump(mode="json")} for h in hits])
             return 0
         if not hits:
             print("no memories found")
@@ -171,95 +416,118 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_flush(args: argparse.Namespace) -> int:
-    with _build_memory(args) as memory:
+    config = _existing_data(args)
+    report = []
+    with _build_memory(args, config) as memory:
         targets = memory.namespaces() if args.all else [_namespace(args.namespace)]
         for ns in targets:
             result = memory.flush(ns)
-            name = "/".join(ns)
-            print(f"{name}: {result.batches_extracted} batch(es) extracted, {result.entries_written} entries written")
+            report.append(
+                {
+                    "namespace": list(ns),
+                    "batches_extracted": result.batches_extracted,
+                    "entries_written": result.entries_written,
+                }
+            )
+            if not args.json:
+                name = "/".join(ns)
+                print(
+                    f"{name}: {result.batches_extracted} batch(es) extracted, {result.entries_written} entries written"
+                )
+    if args.json:
+        _emit(report)
     return 0
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    with _build_memory(args) as memory:
+    config = _existing_data(args)
+    reports = []
+    with _build_memory(args, config) as memory:
         targets = memory.consolidation_backlog() if args.all else [_namespace(args.namespace)]
         mode = "LLM-free (near-duplicates only)" if memory.chat_model is None else "chat model"
         print(f"consolidating {len(targets)} namespace(s), {mode}", file=sys.stderr)
         failed = busy = 0
-        for ns in tqdm(targets, unit="ns", desc="consolidate", file=sys.stderr, disable=None):
-            (report,) = memory.consolidate(ns)
-            name = "/".join(ns)
-            if report.busy:
-                busy += 1
-                print(f"{name}: skipped, another runner holds its lease")
-                continue
-            failed += report.failed
-            print(
-                f"{name}: {report.new_entries} new entries, {report.targets} targets, {report.calls} LLM calls; "
-                f"{report.updated} updated, {report.superseded} superseded, {report.kept} kept"
-                f"{f', {report.failed} left queued after errors' if report.failed else ''} ({report.seconds:.2f} s)"
-            )
+        with Progress(len(targets), desc="consolidate", unit="ns") as progress:
+            for ns in targets:
+                progress.phase("/".join(ns), announce=False)
+                (report,) = memory.consolidate(ns)
+                progress.update(1)
+                reports.append(report.as_dict())
+                name = "/".join(ns)
+                if report.busy:
+                    busy += 1
+                    if not args.json:
+                        print(f"{name}: skipped, another runner holds its lease")
+                    continue
+                failed += report.failed
+                if not args.json:
+                    print(
+                        f"{name}: {report.new_entries} new entries, {report.targets} targets, {report.calls} LLM "
+                        f"calls; {report.updated} updated, {report.superseded} superseded, {report.kept} kept"
+                        f"{f', {report.failed} left queued after errors' if report.failed else ''}"
+                        f" ({report.seconds:.2f} s)"
+                    )
+    if args.json:
+        _emit(reports)
     return 1 if failed or busy else 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    with _build_memory(args) as memory:
+    config = _existing_data(args)
+    with _build_memory(args, config) as memory:
         targets = [_namespace(args.namespace)] if args.namespace else memory.namespaces()
-        if not targets:
-            print(f"no namespaces in {args.data_dir}")
-        report = []
-        for ns in targets:
-            stats = memory.stats(ns)
-            if args.json:
-                report.append(
-                    {
-                        "namespace": list(ns),
-                        "messages": stats.messages,
-                        "batches": stats.batches,
-                        "entries": stats.entries,
-                        "usage": {
-                            k: vars(v) if hasattr(v, "__dict__") else _usage_dict(v) for k, v in stats.usage.items()
-                        },
-                    }
-                )
-                continue
-            print(f"namespace {'/'.join(ns)}: {stats.entries} memories")
-            print("  messages by stage: " + ", ".join(f"{k} {v}" for k, v in stats.messages.items()))
-            if stats.batches:
-                print("  batches: " + ", ".join(f"{k} {v}" for k, v in stats.batches.items()))
-            _print_usage_table(stats)
-        if args.json:
-            print(json.dumps(report, indent=2))
+        report = [memory.stats(ns) for ns in targets]
+    if args.json:
+        _emit([_stats_dict(stats) for stats in report])
+        return 0
+    if not targets:
+        print(f"no namespaces in {args.data_dir}")
+    for stats in report:
+        print(f"namespace {'/'.join(stats.namespace)}: {stats.entries} memories")
+        print("  messages by stage: " + ", ".join(f"{k} {v}" for k, v in stats.messages.items()))
+        if stats.batches:
+            print("  batches: " + ", ".join(f"{k} {v}" for k, v in stats.batches.items()))
+        _print_usage_table(stats)
     return 0
 
 
-def _usage_dict(usage: Any) -> dict[str, Any]:
-    return {k: getattr(usage, k) for k in ("calls", "input_tokens", "output_tokens", "seconds", "items")}
-
-
 def cmd_forget(args: argparse.Namespace) -> int:
+    config = _existing_data(args)
     ns = _namespace(args.namespace)
     if not args.yes:
         if not sys.stdin.isatty():
-            print("refusing to forget without confirmation: pass --yes", file=sys.stderr)
+            print("lightmem forget: refusing to forget without confirmation: pass --yes", file=sys.stderr)
             return 2
-        answer = input(
-            f"Delete every message and memory of namespace {'/'.join(ns)!r}? Type the namespace to confirm: "
+        # the question goes to stderr: stdout may be a --json document
+        print(
+            f"Delete every message and memory of namespace {'/'.join(ns)!r}? Type the namespace to confirm: ",
+            end="",
+            file=sys.stderr,
+            flush=True,
         )
-        if answer.strip() != "/".join(ns):
-            print("cancelled")
+        if sys.stdin.readline().strip() != "/".join(ns):
+            print("cancelled", file=sys.stderr)
             return 1
-    with _build_memory(args) as memory:
+    with _build_memory(args, config) as memory:
         removed = memory.forget(ns)
-        config = memory.config
-    print(f"forgot {'/'.join(ns)}: {removed['messages']} messages, {removed['entries']} memories")
+    vacuumed: list[str] = []
     if args.vacuum:
         from langchain_lightmem.maintenance import vacuum
 
-        for path in vacuum(config):
-            print(f"vacuumed {path}")
+        vacuumed = [str(path) for path in vacuum(config)]
+    if args.json:
+        _emit(
+            {
+                "namespace": list(ns),
+                "messages": removed["messages"],
+                "memories": removed["entries"],
+                "vacuumed": vacuumed,
+            },
+        )
+        return 0
+    print(f"forgot {'/'.join(ns)}: {removed['messages']} messages, {removed['entries']} memories")
+    for path in vacuumed:
+        print(f"vacuumed {path}")
     return 0
 
 
@@ -267,42 +535,65 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from langchain_lightmem.conversations import load_conversations
     from langchain_lightmem.llm import model_name
 
+    say: Callable[..., None] = (lambda *a, **k: None) if args.json else print
     sample = files("langchain_lightmem") / "data" / "demo_conversation.json"
     with tempfile.TemporaryDirectory(prefix="lightmem-demo-") as tmp:
         data_dir = Path(args.data_dir) if args.keep else Path(tmp)
         path = Path(tmp) / "demo_conversation.json"
         path.write_text(sample.read_text(encoding="utf-8"), encoding="utf-8")
         questions = json.loads(path.read_text(encoding="utf-8"))["questions"]
-        conversations = load_conversations(path)
-        print("LightMem demo: a 4-session conversation (shipped with the package) -> memories -> answers")
-        print(f"data folder: {data_dir}{' (kept)' if args.keep else ' (temporary)'}")
+        config = _config(args, data_dir)
+        planned, _ = _validate(load_conversations(path), "maya", config, path)
+        say("LightMem demo: a 4-session conversation (shipped with the package) -> memories -> answers")
+        say(f"data folder: {data_dir}{' (kept)' if args.keep else ' (temporary)'}")
         started = time.perf_counter()
-        memory = _build_memory(args, data_dir)
-        with memory:
+        with _build_memory(args, config) as memory:
             mode = (
                 f"chat model {model_name(memory.chat_model)}"
                 if memory.chat_model is not None
                 else "LLM-free (no chat model configured)"
             )
             loaded = time.perf_counter() - started
-            print(f"extraction: {mode}; embeddings: {memory.store.model_id}; loaded in {loaded:.1f} s\n")
+            say(f"extraction: {mode}; embeddings: {memory.store.model_id}; loaded in {loaded:.1f} s\n")
             t0 = time.perf_counter()
-            n = _ingest_conversations(memory, conversations, ("maya",), flush=True, chunk=args.chunk)
+            ingested = _ingest(memory, planned, flush=True, chunk=args.chunk)
             elapsed = time.perf_counter() - t0
+            n = ingested["messages"]
             stats = memory.stats("maya")
-            print(f"\ningested {n} messages in {elapsed:.2f} s ({n / elapsed:.1f} msg/s) -> {stats.entries} memories\n")
-            sources = memory.journal.messages(("maya",))
-            by_id = {m.id: m for m in sources}
+            say(f"\ningested {n} messages in {elapsed:.2f} s ({n / elapsed:.1f} msg/s) -> {stats.entries} memories\n")
+            by_id = {m.id: m for m in memory.journal.messages(("maya",))}
+            answers = []
             for question in questions:
-                print(f"Q: {question}")
-                for hit in memory.search("maya", question, k=args.k):
-                    print(f"   [{hit.score:.3f}] {hit.render()}")
+                say(f"Q: {question}")
+                hits = memory.search("maya", question, k=args.k)
+                answers.append(
+                    {
+                        "question": question,
+                        "hits": [{"score": h.score, **h.entry.model_dump(mode="json")} for h in hits],
+                    }
+                )
+                for hit in hits:
+                    say(f"   [{hit.score:.3f}] {hit.render()}")
                     for sid in hit.entry.source_ids:
                         src = by_id.get(sid)
                         if src is not None:
                             when = f"{src.timestamp:%Y-%m-%d %H:%M}"
-                            print(f"          from {sid} ({src.thread_id}, {when}, {src.display_speaker})")
-                print()
+                            say(f"          from {sid} ({src.thread_id}, {when}, {src.display_speaker})")
+                say()
+            if args.json:
+                _emit(
+                    {
+                        "data_dir": str(data_dir) if args.keep else None,
+                        "extraction": mode,
+                        "embeddings": memory.store.model_id,
+                        "messages": n,
+                        "entries": stats.entries,
+                        "seconds": round(elapsed, 3),
+                        "questions": answers,
+                        "stats": _stats_dict(memory.stats("maya")),
+                    },
+                )
+                return 0
             print("cost and time per stage (namespace maya):")
             _print_usage_table(memory.stats("maya"))
     return 0
@@ -311,57 +602,182 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- parser --------------------------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lightmem",
-        description="LightMem long-term memory for LangChain/LangGraph agents. Runs LLM-free unless "
-        "OPENAI_API_KEY or OPENAI_BASE_URL is set.",
-    )
-    parser.add_argument(
+class _Parser(argparse.ArgumentParser):
+    """Refusals are one line on stderr (exit 2): what was wrong, and where to read more."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+_UNDECODABLE = re.compile(r"[\udc80-\udcff]")  # how Python keeps bytes of argv that are not UTF-8
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _text(value: str) -> str:
+    bad = _UNDECODABLE.search(value) or _SURROGATE.search(value)
+    if bad:
+        byte = f" (byte 0x{ord(bad.group()) - 0xDC00:02x})" if _UNDECODABLE.match(bad.group()) else ""
+        raise argparse.ArgumentTypeError(f"is not valid UTF-8 text{byte}; check the terminal's or script's encoding")
+    return value
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {number}")
+    return number
+
+
+_ISO_EXAMPLES = "an ISO date such as 2024-05-01 or 2024-05-01T09:30:00+02:00"
+
+
+def _iso(value: str, *, end_of_day: bool = False) -> datetime:
+    """An ISO-8601 date or date-time (naive: UTC); a date alone is its first moment, or with ``end_of_day`` its
+    last (``--until 2024-05-01`` includes that day)."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        why = "" if str(exc).startswith("Invalid isoformat") else f" ({exc})"
+        raise argparse.ArgumentTypeError(f"{value!r} is not {_ISO_EXAMPLES}{why}") from None
+    try:
+        date.fromisoformat(text)
+        if end_of_day:
+            parsed = datetime.combine(parsed.date(), day_time.max)
+    except ValueError:
+        pass  # it has a time of day
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _since(value: str) -> datetime:
+    return _iso(value)
+
+
+def _until(value: str) -> datetime:
+    return _iso(value, end_of_day=True)
+
+
+def _moment(value: str) -> datetime:
+    """An ISO date or date-time, or epoch seconds."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            return _iso(value)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not {_ISO_EXAMPLES}, nor epoch seconds") from None
+    from langchain_lightmem.normalize import parse_timestamp
+
+    try:
+        return parse_timestamp(seconds)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _global_options(parser: argparse.ArgumentParser, *, given_after_command: bool) -> None:
+    """The options every command takes, before the command or after it.
+
+    After the command they default to "not given" (``SUPPRESS``) so they do not overwrite one given before it.
+    """
+
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if given_after_command else value
+
+    group = parser.add_argument_group("global options (before or after the command)")
+    group.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(os.environ.get("LIGHTMEM_DATA_DIR", "lightmem_data")),
+        default=default(Path(os.environ.get("LIGHTMEM_DATA_DIR", "lightmem_data"))),
         help="journal and embedded Chroma folder (env LIGHTMEM_DATA_DIR; default ./lightmem_data)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--embeddings",
+        type=_text,
+        default=default(None),
         help="minilm (default), static, or a sentence-transformers folder / hub id (env LIGHTMEM_EMBEDDINGS)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--chroma-url",
+        type=_text,
+        default=default(None),
         help="use a Chroma server, e.g. http://127.0.0.1:8000, instead of the folder (env LIGHTMEM_CHROMA_URL)",
     )
-    parser.add_argument("--model", help="chat model name (default env LIGHTMEM_MODEL or gpt-4o-mini)")
-    parser.add_argument("--llm-free", action="store_true", help="never call a chat model, even if a key is set")
+    group.add_argument(
+        "--model", type=_text, default=default(None), help="chat model name (default env LIGHTMEM_MODEL or gpt-4o-mini)"
+    )
+    group.add_argument(
+        "--llm-free", action="store_true", default=default(False), help="never call a chat model, even if a key is set"
+    )
+    group.add_argument(
+        "--json", action="store_true", default=default(False), help="print one JSON document on stdout instead of text"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from langchain_lightmem import __version__
+
+    parser = _Parser(
+        prog="lightmem",
+        description="LightMem long-term memory for LangChain/LangGraph agents. Runs LLM-free unless "
+        "OPENAI_API_KEY or OPENAI_BASE_URL is set. Exit status 2: the command line or the input was refused "
+        "(one line on stderr says why).",
+    )
+    parser.add_argument("--version", action="version", version=f"lightmem {__version__}")
+    _global_options(parser, given_after_command=False)
+    common = _Parser(add_help=False)
+    _global_options(common, given_after_command=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
 
-    p = sub.add_parser(
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kwargs)
+
+    p = command(
         "ingest",
         help="add a conversation file (JSON or JSONL)",
         description=(
-            "Add messages from a .json or .jsonl file. JSON: a message list, {namespace, thread_id, messages}, "
-            "{namespace, sessions: [{thread_id, messages}]}, or a list of those. JSONL: one message per line "
-            "(optional namespace, thread_id fields). A message: role, content, optional timestamp, speaker, id."
+            "Add messages from a .json or .jsonl file (UTF-8). JSON: a message list, {namespace, thread_id, "
+            "messages}, {namespace, sessions: [{thread_id, messages}]}, or a list of those. JSONL: one message per "
+            "line (optional namespace, thread_id fields). A message: role, content, optional timestamp, speaker, "
+            "id. The whole file is checked before any of it is stored; an error names the line (JSONL) or the "
+            "position (JSON). A message without an id gets one from the file name, its line or position and its "
+            "content, so running the same file again stores nothing twice."
         ),
     )
     p.add_argument("file", type=Path)
-    p.add_argument("--namespace", help="namespace for every message (default: the file's); org/alice for nested")
+    p.add_argument(
+        "--namespace", type=_text, help="namespace for every message (default: the file's); org/alice for nested"
+    )
     p.add_argument("--no-flush", dest="flush", action="store_false", help="leave the buffers open afterwards")
-    p.add_argument("--chunk", type=int, default=16, help="messages per add() call (default 16)")
+    p.add_argument("--chunk", type=_count, default=16, help="messages per add() call (default 16)")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("search", help="search a namespace's memories")
-    p.add_argument("query")
-    p.add_argument("--namespace", required=True)
-    p.add_argument("-k", type=int, default=5, help="how many memories (default 5)")
-    p.add_argument("--since", help="only memories of events at or after this ISO date")
-    p.add_argument("--until", help="only memories of events at or before this ISO date")
+    p = command("search", help="search a namespace's memories")
+    p.add_argument("query", type=_text)
+    p.add_argument("--namespace", type=_text, required=True)
+    p.add_argument("-k", type=_count, default=5, help="how many memories (default 5)")
+    p.add_argument(
+        "--since",
+        type=_since,
+        help="only memories of events at or after this ISO date or date-time (2024-05-01, 2024-05-01T09:30+02:00; "
+        "no timezone: UTC)",
+    )
+    p.add_argument(
+        "--until",
+        type=_until,
+        help="only memories of events at or before this ISO date or date-time (a date alone includes that day)",
+    )
     p.add_argument("--history", action="store_true", help="include superseded memories")
     p.add_argument(
         "--mode", choices=["hybrid", "dense", "lexical"], help="ranking (default: the config's, normally hybrid)"
     )
     p.add_argument(
         "--reference-time",
+        type=_moment,
         help="the date 'last month' or 'two weeks ago' is read against (ISO date or epoch seconds; default now)",
     )
     p.add_argument(
@@ -371,20 +787,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-tokens",
-        type=int,
+        type=_count,
         help="print the packed context that fits this many tokens (grouped by day) instead of the top k",
     )
     p.add_argument("--sources", action="store_true", help="with --max-tokens: show each memory's message ids")
-    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("flush", help="force buffered messages through extraction")
+    p = command("flush", help="force buffered messages through extraction")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--namespace")
+    g.add_argument("--namespace", type=_text)
     g.add_argument("--all", action="store_true", help="every namespace in the data folder")
     p.set_defaults(func=cmd_flush)
 
-    p = sub.add_parser(
+    p = command(
         "consolidate",
         help="sleep-time update: merge and supersede outdated memories (run it from cron)",
         description="Newer memories update or supersede older similar ones (one chat-model call per batch of "
@@ -393,17 +808,16 @@ def build_parser() -> argparse.ArgumentParser:
         "when a namespace was busy or some decisions failed (they are retried next run).",
     )
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--namespace")
+    g.add_argument("--namespace", type=_text)
     g.add_argument("--all", action="store_true", help="every namespace with entries written since its last run")
     p.set_defaults(func=cmd_consolidate)
 
-    p = sub.add_parser("stats", help="messages, memories, LLM calls, tokens and time per stage")
-    p.add_argument("--namespace", help="one namespace (default: all)")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p = command("stats", help="messages, memories, LLM calls, tokens and time per stage")
+    p.add_argument("--namespace", type=_text, help="one namespace (default: all)")
     p.set_defaults(func=cmd_stats)
 
-    p = sub.add_parser("forget", help="delete everything held for a namespace")
-    p.add_argument("--namespace", required=True)
+    p = command("forget", help="delete everything held for a namespace")
+    p.add_argument("--namespace", type=_text, required=True)
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument(
         "--vacuum",
@@ -412,21 +826,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_forget)
 
-    p = sub.add_parser("demo", help="ingest a bundled sample conversation and answer questions from memory")
-    p.add_argument("-k", type=int, default=3, help="memories shown per question (default 3)")
-    p.add_argument("--chunk", type=int, default=4, help="messages per add() call (default 4)")
+    p = command("demo", help="ingest a bundled sample conversation and answer questions from memory")
+    p.add_argument("-k", type=_count, default=3, help="memories shown per question (default 3)")
+    p.add_argument("--chunk", type=_count, default=4, help="messages per add() call (default 4)")
     p.add_argument("--keep", action="store_true", help="keep the memory in --data-dir instead of a temp folder")
     p.set_defaults(func=cmd_demo)
     return parser
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lightmem`` console script."""
+    from pydantic import ValidationError
+
     args = build_parser().parse_args(argv)
+    prog = f"lightmem {args.command}"
     try:
         return int(args.func(args))
-    except (LightMemError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (LightMemError, ValidationError) as exc:
+        print(f"{prog}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        print(f"{prog}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: accepted messages are safe in the journal", file=sys.stderr)

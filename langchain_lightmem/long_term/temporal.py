@@ -5,6 +5,14 @@ Windows are generous on purpose: a memory's event time is when it was said (or t
 people are loose with "last week". Retrieval uses a window as a boost (default) or a filter
 (``retrieval.time_mode``). Only English expressions are recognised; a query without one gets no window.
 
+Month names double as names ("Jun's husband", "a novel of May Sarton") and words ("May I ask"), and a wrong
+window drops the right memory (filter) or lifts a wrong one (boost). So a month word without a day or a year
+beside it is read as a name when it is possessive ("June's", unless "last May's"), when it is capitalised and
+followed by a capitalised word ("April Smith"; not "I", not "Last Year"), or when it is an abbreviation that is
+also a name or word ("Jan", "Mar", "Jun"): those count only in "Jun 5", "3 Mar", "Jan 2024". "May" needs a
+preposition before it ("in May", "last May", "of May"), so "May I ask" is not a date either. The price: "in May
+Alice moved" reads May as part of a name; add the year ("in May 2024") and it is a date again.
+
 Example:
     >>> from datetime import UTC, datetime
     >>> w = parse_time_window("What did I buy two weeks ago?", datetime(2023, 5, 30, tzinfo=UTC))
@@ -44,6 +52,8 @@ _MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name
 _MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 _MONTHS["sept"] = 9
 _WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
+_NAME_LIKE_ABBREVIATIONS = frozenset({"jan", "mar", "jun"})  # also first names or words: months only when dated
+_TIME_WORDS = frozenset({"last", "this", "next", "year", "month", "week", *_MONTHS, *_WEEKDAYS})
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 
 _NUM = r"(?P<n>\d+|" + "|".join(sorted((re.escape(k) for k in _NUMBERS), key=len, reverse=True)) + r")"
@@ -65,10 +75,19 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("past_n", re.compile(rf"\b(?:past|last|previous)\s+{_NUM}\s+{_UNIT}\b", re.I)),
     ("weekday", re.compile(rf"\b(?:last|this\s+past|past|on|this)\s+{_WEEKDAY}\b", re.I)),
     ("last_weekend", re.compile(r"\b(?:last|this\s+past|past)\s+weekend\b", re.I)),
+    (
+        "month_relative_year",
+        re.compile(
+            rf"\b(?:(?:in|during|early|mid|late)\s+)?{_MONTH}\s+(?:of\s+)?(?P<relative>last|this)\s+year\b", re.I
+        ),
+    ),
     ("last_unit", re.compile(r"\b(?:last|past|previous)\s+(?P<unit>week|month|year)\b", re.I)),
     ("this_unit", re.compile(r"\bthis\s+(?P<unit>week|month|year)\b", re.I)),
     ("month_year", re.compile(rf"\b{_MONTH}\s+(?:of\s+)?{_YEAR}\b", re.I)),
-    ("in_month", re.compile(rf"\b(?:in|during|since|of|early|mid|late|last)\s+{_MONTH}(?![\w-])", re.I)),
+    (
+        "in_month",
+        re.compile(rf"\b(?P<prefix>in|during|since|of|early|mid|late|last)\s+{_MONTH}(?![\w-])", re.I),
+    ),
     ("in_year", re.compile(rf"\b(?:in|during|of|since)\s+{_YEAR}\b", re.I)),
 ]
 
@@ -175,13 +194,42 @@ def _window(kind: str, m: re.Match[str], ref: datetime) -> tuple[datetime, datet
         return datetime(ref.year, 1, 1, tzinfo=tz), _day(ref)[1]
     if kind == "month_year":
         return _month(int(m["year"]), _month_number(m["month"]), tz)
+    if kind == "month_relative_year":
+        year = ref.year - 1 if m["relative"].lower() == "last" else ref.year
+        return _month(year, _month_number(m["month"]), tz)
     if kind == "in_month":
         month = _month_number(m["month"])
+        if m["prefix"].lower() == "last":  # "last May" asked in May is a year ago
+            return _month(ref.year if month < ref.month else ref.year - 1, month, tz)
         return _month(_recent_year(ref, month), month, tz)
     if kind == "in_year":
         year = int(m["year"])
         return datetime(year, 1, 1, tzinfo=tz), datetime.combine(datetime(year, 12, 31).date(), time.max, tz)
     return None  # pragma: no cover - every kind is handled above
+
+
+_DATED = frozenset({"month_day", "day_month", "month_year"})  # a day or a year beside the month: always a date
+_POSSESSIVE = re.compile(r"\.?['\u2019]s\b")
+_NEXT_WORD = re.compile(r"\s+([A-Z][a-z][\w'\u2019-]*)")
+
+
+def _month_is_a_name(kind: str, m: re.Match[str], query: str) -> bool:
+    """Whether the month word of an undated match is a name or a word ("Jun's", "May Sarton", "of Jan")."""
+    if kind in _DATED:
+        return False
+    word = m["month"]
+    if word.lower() in _NAME_LIKE_ABBREVIATIONS:
+        return True
+    after = query[m.end("month") :]
+    if _POSSESSIVE.match(after):
+        return (m.groupdict().get("prefix") or "").lower() != "last"  # "last May's trip" is a date
+    following = _NEXT_WORD.match(after)
+    return (
+        word[:1].isupper()
+        and word[1:].islower()
+        and following is not None
+        and following[1].lower().rstrip(".") not in _TIME_WORDS
+    )
 
 
 def parse_time_window(query: str, reference: datetime) -> TimeWindow | None:
@@ -192,6 +240,8 @@ def parse_time_window(query: str, reference: datetime) -> TimeWindow | None:
     ref = reference if reference.tzinfo is not None else reference.replace(tzinfo=UTC)
     for kind, pattern in _PATTERNS:
         for m in pattern.finditer(query):
+            if "month" in pattern.groupindex and kind != "iso" and _month_is_a_name(kind, m, query):
+                continue
             found = _window(kind, m, ref)
             if found is not None:
                 return TimeWindow(found[0], found[1], m.group(0), m.span())
