@@ -415,13 +415,28 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds >= 0")
+    return value
+
+
 def cmd_flush(args: argparse.Namespace) -> int:
     config = _existing_data(args)
     report = []
     with _build_memory(args, config) as memory:
-        targets = memory.namespaces() if args.all else [_namespace(args.namespace)]
-        for ns in targets:
-            result = memory.flush(ns)
+        if args.idle is not None:
+            results = memory.flush_idle(args.idle)
+        else:
+            targets = memory.namespaces() if args.all else [_namespace(args.namespace)]
+            results = {ns: memory.flush(ns) for ns in targets}
+        if args.idle is not None and not results and not args.json:
+            print(f"no thread has been quiet for {args.idle:g} s with open messages: nothing to flush")
+        for ns, result in results.items():
             report.append(
                 {
                     "namespace": list(ns),
@@ -793,10 +808,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sources", action="store_true", help="with --max-tokens: show each memory's message ids")
     p.set_defaults(func=cmd_search)
 
-    p = command("flush", help="force buffered messages through extraction")
+    p = command(
+        "flush",
+        help="force buffered messages through extraction",
+        description="Buffered messages are searchable (as pending memories) from the moment they are accepted; a "
+        "flush extracts them now instead of when their batch is full or their thread goes quiet. --idle flushes "
+        "only threads quiet for that many seconds (what the background worker does; run it from cron when no "
+        "LightMem process stays up).",
+    )
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--namespace", type=_text)
     g.add_argument("--all", action="store_true", help="every namespace in the data folder")
+    g.add_argument(
+        "--idle",
+        type=_seconds,
+        metavar="SECONDS",
+        help="only threads that received no message for this long (e.g. 600), in every namespace",
+    )
     p.set_defaults(func=cmd_flush)
 
     p = command(

@@ -193,7 +193,7 @@ class LightMem:
             owner=self.pipeline.worker_id,
         )
         self.consolidation_graph = build_consolidate_all_graph(
-            self._namespace_consolidation, self.consolidation_backlog
+            self._namespace_consolidation, self.consolidation_backlog, lambda ns: self.flush_idle(namespace=ns)
         )
         self._locks: dict[Namespace, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -371,7 +371,9 @@ class LightMem:
             deferred_error=error,
         )
 
-    def flush_idle(self, idle_seconds: float | None = None, *, now: float | None = None) -> dict[Namespace, AddResult]:
+    def flush_idle(
+        self, idle_seconds: float | None = None, *, namespace: NamespaceLike | None = None, now: float | None = None
+    ) -> dict[Namespace, AddResult]:
         """Flush the threads that have received no message for ``idle_seconds`` (default
         ``background.idle_flush_seconds``); returns what each flushed namespace wrote.
 
@@ -385,7 +387,8 @@ class LightMem:
             return {}
         now = time.time() if now is None else now
         results: dict[Namespace, AddResult] = {}
-        for ns, threads in self.journal.activity().items():
+        only = normalize_namespace(namespace) if namespace is not None else None
+        for ns, threads in self.journal.activity(only).items():
             quiet = {t for t, (last, _) in threads.items() if now - last >= limit}
             if not quiet:
                 continue
@@ -640,8 +643,9 @@ class LightMem:
     def consolidate(self, namespace: NamespaceLike | None = None) -> list[ConsolidationReport]:
         """Run the sleep-time update for one namespace, or for every namespace with new entries (``None``).
 
-        Newer memories update (merge into) or supersede older similar ones; with no chat model, near-duplicates
-        are merged. Incremental (only entries written since the last run start work), idempotent (nothing new:
+        Threads quiet for ``background.idle_flush_seconds`` are flushed first, so their memories take part. Newer
+        memories update (merge into) or supersede older similar ones; with no chat model, near-duplicates are
+        merged. Incremental (only entries written since the last run start work), idempotent (nothing new:
         no call, no change), resumable, and guarded by a per-namespace lease (a busy namespace is reported with
         ``busy=True`` and skipped). Superseded memories stay visible with ``include_history=True``.
         """

@@ -463,3 +463,15 @@ def test_an_id_that_clashes_is_refused_before_anything_is_stored(tmp_path, capsy
     )
     assert_one_line_error(run(capsys, tmp_path, "ingest", str(path), "--namespace", "bob"), "ids.jsonl:2", "'a1'")
     assert stored(capsys, tmp_path) == 1  # b1 was not stored either
+
+
+def test_flush_idle_extracts_only_quiet_threads(tmp_path, capsys):
+    path = tmp_path / "chat.jsonl"
+    write_jsonl(path, facts(4))
+    assert run(capsys, tmp_path, "ingest", str(path), "--namespace", "zoe", "--no-flush")[0] == 0
+    code, out, _ = run(capsys, tmp_path, "flush", "--idle", "3600", "--json")
+    assert code == 0 and json.loads(out) == []  # ingested just now: nothing has been quiet for an hour
+    code, out, _ = run(capsys, tmp_path, "flush", "--idle", "0", "--json")
+    assert code == 0 and [r["namespace"] for r in json.loads(out)] == [["zoe"]]
+    assert json.loads(out)[0]["entries_written"] == 4
+    assert_one_line_error(run(capsys, tmp_path, "flush", "--idle", "soon"), "seconds")

@@ -127,3 +127,13 @@ def test_the_worker_flushes_idle_threads_on_its_own(make_memory: Callable[..., L
     while memory.stats("ha").pending and time.monotonic() < deadline:
         time.sleep(0.1)
     assert memory.stats("ha").pending == 0 and memory.stats("ha").entries == 3
+
+
+def test_the_consolidation_run_flushes_quiet_threads_first(make_memory: Callable[..., LightMem]) -> None:
+    memory = make_memory()
+    memory.add(turns(3), namespace="io", thread_id="t")
+    with memory.journal.transaction() as cur:  # the thread went quiet an hour ago
+        cur.execute("UPDATE messages SET ingested_ts = ingested_ts - 3600")
+    reports = memory.consolidate()
+    assert memory.stats("io").pending == 0 and memory.stats("io").entries == 3
+    assert [r.namespace for r in reports] == [("io",)] and reports[0].new_entries == 3

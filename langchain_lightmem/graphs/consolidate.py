@@ -206,9 +206,20 @@ class ConsolidateAllState(TypedDict, total=False):
 
 
 def build_consolidate_all_graph(
-    per_namespace: CompiledStateGraph, list_namespaces: Callable[[], Sequence[Namespace]]
+    per_namespace: CompiledStateGraph,
+    list_namespaces: Callable[[], Sequence[Namespace]],
+    flush_idle: Callable[[Namespace | None], Any] | None = None,
 ) -> CompiledStateGraph:
-    """The graph to schedule: one namespace, or fan out over every namespace with new entries (``Send`` each)."""
+    """The graph to schedule: one namespace, or fan out over every namespace with new entries (``Send`` each).
+
+    ``flush_idle`` runs first: threads that went quiet are extracted, so their memories take part in this run.
+    """
+
+    def flush(state: ConsolidateAllState) -> ConsolidateAllState:
+        if flush_idle is not None:
+            chosen = state.get("namespace")
+            flush_idle(normalize_namespace(chosen) if chosen else None)
+        return {}
 
     def select(state: ConsolidateAllState) -> list[Send]:
         chosen = state.get("namespace")
@@ -220,7 +231,9 @@ def build_consolidate_all_graph(
         return {"reports": [out["report"]]}
 
     graph = StateGraph(ConsolidateAllState)
+    graph.add_node("flush_idle", flush)
     graph.add_node("consolidate_namespace", consolidate_namespace)
-    graph.add_conditional_edges(START, select, ["consolidate_namespace"])
+    graph.add_edge(START, "flush_idle")
+    graph.add_conditional_edges("flush_idle", select, ["consolidate_namespace"])
     graph.add_edge("consolidate_namespace", END)
     return graph.compile(name="lightmem_consolidation")
