@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -342,16 +342,6 @@ class Journal:
             found.update(r[0] for r in rows)
         return found
 
-    def open_messages(self, namespace: Namespace, roles: Iterable[str]) -> list[Message]:
-        """Messages of ``roles`` accepted but not yet in long-term memory (their pending entries stand in), in order."""
-        roles = list(roles)
-        marks = ",".join("?" * len(roles))
-        rows = self._query(
-            f"SELECT * FROM messages WHERE namespace = ? AND stage != 'done' AND role IN ({marks}) ORDER BY seq",
-            (namespace_key(namespace), *roles),
-        )
-        return [self._row_to_message(r) for r in rows]
-
     def closed_among(self, namespace: Namespace, ids: Sequence[str]) -> set[str]:
         """Which of ``ids`` are no longer open: written to long-term memory, or not in the journal at all."""
         ns = namespace_key(namespace)
@@ -402,12 +392,51 @@ class Journal:
                 [(text, tokens, ns, mid) for mid, text, tokens in updates],
             )
 
-    def sensory_buffers(self, namespace: Namespace) -> dict[str | None, list[Message]]:
-        """The sensory buffer of each thread of the namespace, in arrival order."""
+    def sensory_buffers(
+        self, namespace: Namespace, *, threads: Collection[str | None] | None = None
+    ) -> dict[str | None, list[Message]]:
+        """The sensory buffer of each thread of the namespace (only of ``threads`` if given), in arrival order."""
+        if threads is None:
+            messages = self.messages(namespace, stage="sensory")
+        else:
+            wanted = list(threads)
+            if not wanted:
+                return {}
+            named = [t for t in wanted if t is not None]
+            clauses = [f"thread_id IN ({','.join('?' * len(named))})"] if named else []
+            if None in wanted:
+                clauses.append("thread_id IS NULL")
+            rows = self._query(
+                f"SELECT * FROM messages WHERE namespace = ? AND stage = 'sensory' AND ({' OR '.join(clauses)})"
+                " ORDER BY seq",
+                (namespace_key(namespace), *named),
+            )
+            messages = [self._row_to_message(r) for r in rows]
         buffers: dict[str | None, list[Message]] = {}
-        for msg in self.messages(namespace, stage="sensory"):
+        for msg in messages:
             buffers.setdefault(msg.thread_id, []).append(msg)
         return buffers
+
+    def threads_over(self, namespace: Namespace, roles: Iterable[str], tokens: int) -> set[str | None]:
+        """Threads whose sensory buffer holds more than ``tokens`` tokens of ``roles``."""
+        roles = list(roles)
+        marks = ",".join("?" * len(roles))
+        rows = self._query(
+            f"SELECT thread_id FROM messages WHERE namespace = ? AND stage = 'sensory' AND role IN ({marks})"
+            " GROUP BY thread_id HAVING sum(tokens) > ?",
+            (namespace_key(namespace), *roles, tokens),
+        )
+        return {r[0] for r in rows}
+
+    def open_ids(self, namespace: Namespace, roles: Iterable[str]) -> list[str]:
+        """Ids of the messages of ``roles`` accepted but not yet in long-term memory, in order."""
+        roles = list(roles)
+        marks = ",".join("?" * len(roles))
+        rows = self._query(
+            f"SELECT id FROM messages WHERE namespace = ? AND stage != 'done' AND role IN ({marks}) ORDER BY seq",
+            (namespace_key(namespace), *roles),
+        )
+        return [r[0] for r in rows]
 
     def promote_segments(self, namespace: Namespace, segments: Sequence[Segment]) -> None:
         """Move whole topic segments from the sensory buffer into short-term memory."""

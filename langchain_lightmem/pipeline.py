@@ -115,11 +115,11 @@ class Pipeline:
         does. Whoever changes the journal syncs afterwards (accept after logging, write after marking done), and a
         sync re-checks the messages it just indexed, so two syncs racing cannot leave a stale entry behind.
         """
-        open_messages = self.journal.open_messages(namespace, self.counted_roles)
-        wanted = {pending_entry_id(namespace, m.id): m for m in open_messages}
+        wanted = {pending_entry_id(namespace, i): i for i in self.journal.open_ids(namespace, self.counted_roles)}
         have = self.store.pending_ids(namespace)
         stale = have - wanted.keys()
-        missing = [m for key, m in wanted.items() if key not in have]
+        found = self.journal.get_messages(namespace, [i for key, i in wanted.items() if key not in have])
+        missing = list(found.values())
         if missing:
             unembedded = [m for m in missing if m.vector is None]  # accepted before vectors were kept
             if unembedded:
@@ -136,28 +136,39 @@ class Pipeline:
 
     # -- sensory memory -------------------------------------------------------------------------------------
 
-    def compress(self, namespace: Namespace) -> int:
-        """Compress every accepted message (in one batch) and move it into its thread's sensory buffer."""
+    def compress(self, namespace: Namespace) -> list[str | None]:
+        """Compress every accepted message (in one batch) and move it into its thread's sensory buffer.
+
+        Returns the threads whose buffers grew (segmentation looks at those)."""
         pending = self.journal.messages(namespace, stage="accepted")
         if not pending:
-            return 0
+            return []
         with self.ledger.timed(namespace, "compress", items=len(pending)):
             compressed = self.compressor.compress([m.content for m in pending])
             counts = self.counter.count_many(compressed)
             self.journal.set_compressed(
                 namespace, [(m.id, text, n) for m, text, n in zip(pending, compressed, counts, strict=True)]
             )
-        return len(pending)
+        return list(dict.fromkeys(m.thread_id for m in pending))
 
-    def segment(self, namespace: Namespace, *, force: bool | Collection[str | None]) -> int:
+    def segment(
+        self, namespace: Namespace, *, force: bool | Collection[str | None], grown: Collection[str | None] = ()
+    ) -> int:
         """Cut each thread's sensory buffer into topic segments; complete segments move to short-term memory.
 
         ``force``: ``True`` flushes every thread's open tail, a collection of thread ids flushes only those.
+        Only buffers that can change are read: forced ones, those that ``grown`` in this run, and any over the
+        window (left so by an interrupted run).
         """
-        buffers = self.journal.sensory_buffers(namespace)
+        cfg = self.config.segmentation
+        threads = None
+        if force is not True:
+            threads = {*grown, *(force or ())} | self.journal.threads_over(
+                namespace, self.counted_roles, cfg.window_tokens
+            )
+        buffers = self.journal.sensory_buffers(namespace, threads=threads)
         if not buffers:
             return 0
-        cfg = self.config.segmentation
         gap = timedelta(hours=cfg.session_gap_hours) if cfg.session_gap_hours else None
         promoted: list[Segment] = []
         started = time.perf_counter()

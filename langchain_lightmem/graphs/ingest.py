@@ -40,7 +40,7 @@ class IngestState(TypedDict, total=False):
     accepted: list[str]
     duplicates: list[str]
     indexed: int
-    compressed: int
+    grown: list[str | None]
     segments: int
     batches: int
     ready: list[str]
@@ -71,10 +71,11 @@ def build_ingest_graph(pipeline: Pipeline) -> CompiledStateGraph:
         return "done" if state.get("accept_only") else "compress"
 
     def compress(state: IngestState) -> IngestState:
-        return {"compressed": pipeline.compress(state["namespace"])}
+        return {"grown": pipeline.compress(state["namespace"])}
 
     def segment(state: IngestState) -> IngestState:
-        return {"segments": pipeline.segment(state["namespace"], force=force(state))}
+        grown = state.get("grown") or []
+        return {"segments": pipeline.segment(state["namespace"], force=force(state), grown=grown)}
 
     def short_term(state: IngestState) -> IngestState:
         close = bool(state.get("flush")) and not state.get("hold_batch")
