@@ -234,7 +234,7 @@ class StoresAgree(RuleBasedStateMachine):
             if (t.namespace, t.key) in mine_ids:
                 assert mine[mine_ids.index((t.namespace, t.key))].score == pytest.approx(t.score, abs=EPS)
             else:  # cut off at the page boundary by a near-tie
-                assert abs(t.score - mine[-1].score) < EPS  # type: ignore[operator]
+                assert abs(t.score - mine[-1].score) < EPS
 
     @rule(
         prefix=st.sampled_from([None, ("a",), ("a", "*"), ("e",), ("ü",)]),

@@ -207,7 +207,7 @@ def add_memory_graph(make_store: MakeStore, embed: Any, *, with_runtime: bool) -
         return answer(runtime.store, runtime.context.user_id, state)
 
     builder = StateGraph(MessagesState, context_schema=Context if with_runtime else None)
-    builder.add_node("call_model", call_model_runtime if with_runtime else call_model_config)  # type: ignore[arg-type]
+    builder.add_node("call_model", call_model_runtime if with_runtime else call_model_config)
     builder.add_edge(START, "call_model")
     graph = builder.compile(checkpointer=InMemorySaver(), store=store)
 
