@@ -5,6 +5,7 @@ from __future__ import annotations
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_lightmem.integrations import LightMemChatMessageHistory, LightMemStore
+from langchain_lightmem.integrations.store import MEMORIES, MESSAGES
 
 
 def populate(memory) -> None:
@@ -28,8 +29,8 @@ def test_forget_leaves_nothing_in_any_api(make_memory):
     store = LightMemStore(memory)
     history = LightMemChatMessageHistory(memory, namespace="alice", session_id="t2")
     history.add_messages([HumanMessage("I'm allergic to nuts"), AIMessage("Noted.")])
-    store.put(("alice", "messages"), "m9", {"role": "user", "content": "my locker is 12"})
-    store.put(("alice", "memories"), "note", {"text": "Alice keeps a spare key under the mat."})
+    store.put(("alice", MESSAGES), "m9", {"role": "user", "content": "my locker is 12"})
+    store.put(("alice", MEMORIES), "note", {"text": "Alice keeps a spare key under the mat."})
     assert memory.entries("alice", include_history=True) and memory.search("alice", "PIN", include_history=True)
     assert len(memory.entries("alice", include_history=True)) > len(memory.entries("alice"))  # history exists
 
@@ -45,9 +46,9 @@ def test_forget_leaves_nothing_in_any_api(make_memory):
     assert memory.journal.consolidation_queue(("alice",)) == [] and memory.consolidate("alice")[0].new_entries == 0
     assert ("alice",) not in memory.namespaces() and ("alice",) not in memory.store.namespaces()
     assert LightMemChatMessageHistory(memory, namespace="alice", session_id="t2").messages == []
-    assert store.search(("alice", "memories"), query="PIN") == []
-    assert store.search(("alice", "messages")) == []
-    assert store.get(("alice", "memories"), "note") is None
+    assert store.search(("alice", MEMORIES), query="PIN") == []
+    assert store.search(("alice", MESSAGES)) == []
+    assert store.get(("alice", MEMORIES), "note") is None
     assert not any(ns[0] == "alice" for ns in store.list_namespaces())
     assert memory.as_retriever(namespace="alice").invoke("PIN") == []
 

@@ -1,17 +1,29 @@
-"""The ``filter`` of ``BaseStore.search``: the same semantics as LangGraph's ``InMemoryStore``, checked in Python.
+"""The ``filter`` of ``BaseStore.search`` with LangGraph ``InMemoryStore``'s semantics, and the JSON checks that
+values and filters pass before they reach Chroma.
 
 A filter maps top-level fields of an item's value to a condition: a plain value (exact match; dicts match
 recursively, lists element by element) or a dict of operators (``$eq``, ``$ne``, ``$gt``, ``$gte``, ``$lt``,
-``$lte``). One difference on purpose: an ordering operator against a missing or incomparable field does not match
-(``InMemoryStore`` raises ``TypeError`` there). Numbers compare as numbers, strings as strings.
+``$lte``). As in ``InMemoryStore``, the ordering operators compare ``float(field)`` with ``float(operand)``: numbers,
+booleans and numeric strings (``"10" > 9``) compare as numbers. Where ``InMemoryStore`` raises while comparing one
+item (a missing field, text such as ``"abc"``, a list, an integer beyond float range), that item does not match:
+one odd item does not break a search. Filters that cannot match anything the same way everywhere (an operand that
+is not a number, NaN, an unknown operator, operators mixed with fields) raise :class:`StoreError` up front.
 
-:func:`pushdown_clauses` picks the part of a filter that Chroma can evaluate with identical results (equality on
-short strings, mirrored into ``v:<field>`` metadata), so large namespaces are narrowed before Python checks the
-whole filter. Chroma can only narrow the candidates: the Python check always runs.
+:func:`pushdown_clauses` picks the part of a filter that Chroma evaluates with identical results (equality on short
+strings, mirrored into ``v:<field>`` metadata), so large namespaces are narrowed before Python checks the whole
+filter. Chroma can only narrow the candidates: the Python check always runs.
+
+Example:
+    .. code-block:: python
+
+        from langchain_lightmem.integrations.filters import matches
+
+        matches({"n": "12", "tag": "a"}, {"n": {"$gt": 9}, "tag": "a"})   # True: "12" compares as 12.0
 """
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -22,39 +34,121 @@ OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 FIELD_PREFIX = "v:"
 MAX_MIRRORED_CHARS = 512  # longer strings are not mirrored into metadata (and never pushed down)
 MAX_MIRRORED_KEY = 128
+MAX_DEPTH = 100  # nesting levels of a value or filter (Python's own JSON codec gives up near 1,000)
+MAX_VALUE_CHARS = 16 * 1024 * 1024  # characters of a value's JSON: larger blobs belong in a file or object store
 
-_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+_ORDER: dict[str, Callable[[float, float], bool]] = {
     "$gt": operator.gt,
     "$gte": operator.ge,
     "$lt": operator.lt,
     "$lte": operator.le,
 }
+_JSON_TYPES = "dicts with string keys, lists, strings, finite numbers, booleans and None"
+
+
+def check_text(text: str, what: str) -> None:
+    """Refuse a string Chroma cannot store: one with a lone surrogate (UTF-16 half, e.g. from bad decoding).
+
+    Raises:
+        StoreError: naming ``what`` and the position of the surrogate.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise StoreError(
+            f"{what} contains a lone surrogate {text[exc.start]!r} at position {exc.start}, which is not valid "
+            "Unicode and cannot be stored; decode its source with errors='replace' (or fix the encoding) first"
+        ) from None
+
+
+def check_json(obj: Any, what: str, *, tuples: bool = False) -> None:
+    """Refuse what would not survive a JSON round trip unchanged, naming the first offending place.
+
+    Walks iteratively, so a value nested thousands of levels deep gets a :class:`StoreError` too, not a
+    ``RecursionError``. ``tuples=True`` accepts tuples as lists (filters compare them alike).
+
+    Raises:
+        StoreError: a non-JSON type, a non-string or surrogate-holding key or string, NaN or infinity, or more than
+            :data:`MAX_DEPTH` levels of nesting.
+    """
+    sequences = (list, tuple) if tuples else (list,)
+    stack: list[tuple[Any, str, int]] = [(obj, what, 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if node is None or isinstance(node, bool | int):
+            continue
+        if isinstance(node, float):
+            if not math.isfinite(node):
+                raise StoreError(f"{path} is {node!r} (NaN or infinity), which JSON cannot hold; use None or a string")
+            continue
+        if isinstance(node, str):
+            check_text(node, path)
+            continue
+        if isinstance(node, dict | list | tuple) and depth >= MAX_DEPTH:
+            raise StoreError(
+                f"{what} is nested deeper than {MAX_DEPTH} levels (at {path[:200]}); flatten it or keep the deep part "
+                "as a JSON string"
+            )
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if not isinstance(key, str):
+                    raise StoreError(f"{path} has a {type(key).__name__} key {key!r}; JSON object keys are strings")
+                check_text(key, f"the key {key!r} of {path}")
+                stack.append((child, f"{path}[{key!r}]", depth + 1))
+            continue
+        if isinstance(node, sequences):
+            stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(node))
+            continue
+        hint = " (it would come back as a list)" if isinstance(node, tuple) else ""
+        raise StoreError(f"{path} is a {type(node).__name__}{hint}; store values are JSON: {_JSON_TYPES}")
 
 
 def validate_filter(filter: Mapping[str, Any] | None) -> None:
     """Refuse malformed filters up front (rather than on the first item compared).
 
     Raises:
-        StoreError: the filter is not a dict, or uses an operator other than the six supported ones.
+        StoreError: the filter is not JSON (NaN, sets, lone surrogates, ...), uses an operator other than the six
+            supported ones, mixes operators with fields in one condition, or gives an ordering operator an operand
+            that ``float()`` does not turn into a finite number.
     """
     if filter is None:
         return
     if not isinstance(filter, Mapping):
         raise StoreError(f"filter must be a dict such as {{'type': 'note'}}, got {type(filter).__name__}")
+    check_json(dict(filter), "filter", tuples=True)
+    for field, condition in filter.items():
+        _check_condition(condition, f"filter[{field!r}]")
 
-    def check(condition: Any) -> None:
-        if isinstance(condition, Mapping):
-            for key, value in condition.items():
-                if isinstance(key, str) and key.startswith("$") and key not in OPERATORS:
-                    raise StoreError(f"unsupported filter operator {key!r}; use one of {', '.join(OPERATORS)}")
-                check(value)
 
-    for condition in filter.values():
-        check(condition)
+def _check_condition(condition: Any, path: str) -> None:
+    if isinstance(condition, Mapping):
+        operators = [k for k in condition if k.startswith("$")]
+        if not operators:
+            for key, sub in condition.items():
+                _check_condition(sub, f"{path}[{key!r}]")
+            return
+        if len(operators) != len(condition):
+            raise StoreError(
+                f"{path} mixes operators and fields ({sorted(condition)}); put the operators on the field they "
+                "compare, e.g. {'n': {'$gt': 1}}"
+            )
+        for op, operand in condition.items():
+            if op not in OPERATORS:
+                raise StoreError(f"unsupported filter operator {op!r} in {path}; use one of {', '.join(OPERATORS)}")
+            if op in _ORDER:
+                number = _number(operand)
+                if number is None or not math.isfinite(number):
+                    raise StoreError(
+                        f"{path}: {op} compares numbers (float() of both sides, as InMemoryStore does), so its "
+                        f"operand must be a finite number or numeric string, got {operand!r}"
+                    )
+    elif isinstance(condition, list | tuple):
+        for i, sub in enumerate(condition):
+            _check_condition(sub, f"{path}[{i}]")
 
 
 def matches(value: Mapping[str, Any], filter: Mapping[str, Any] | None) -> bool:
-    """True when the item value satisfies every condition of the filter."""
+    """True when the item value satisfies every condition of the filter (``InMemoryStore``'s semantics)."""
     return not filter or all(_compare(value.get(key), condition) for key, condition in filter.items())
 
 
@@ -74,6 +168,14 @@ def _compare(actual: Any, condition: Any) -> bool:
     return bool(actual == condition)
 
 
+def _number(x: Any) -> float | None:
+    """``float(x)``, or None where InMemoryStore's ``float()`` would raise."""
+    try:
+        return float(x)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def _apply(actual: Any, op: str, operand: Any) -> bool:
     if op == "$eq":
         return bool(actual == operand)
@@ -82,19 +184,19 @@ def _apply(actual: Any, op: str, operand: Any) -> bool:
     compare = _ORDER.get(op)
     if compare is None:
         raise StoreError(f"unsupported filter operator {op!r}; use one of {', '.join(OPERATORS)}")
-    if isinstance(actual, int | float) and isinstance(operand, int | float):
-        return compare(float(actual), float(operand))
-    if isinstance(actual, str) and isinstance(operand, str):
-        return compare(actual, operand)
-    return False
+    left, right = _number(actual), _number(operand)
+    return left is not None and right is not None and compare(left, right)
+
+
+def _mirrorable(key: str, text: str) -> bool:
+    """One rule for what is mirrored into metadata and what may be pushed down (they must agree)."""
+    return len(text) <= MAX_MIRRORED_CHARS and len(key) <= MAX_MIRRORED_KEY
 
 
 def mirrored_fields(value: Mapping[str, Any]) -> dict[str, str]:
     """The metadata that mirrors a value's short top-level strings (what :func:`pushdown_clauses` relies on)."""
     return {
-        FIELD_PREFIX + key: field
-        for key, field in value.items()
-        if isinstance(field, str) and len(field) <= MAX_MIRRORED_CHARS and len(key) <= MAX_MIRRORED_KEY
+        FIELD_PREFIX + key: field for key, field in value.items() if isinstance(field, str) and _mirrorable(key, field)
     }
 
 
@@ -105,6 +207,6 @@ def pushdown_clauses(filter: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         wanted = condition
         if isinstance(condition, Mapping) and list(condition) == ["$eq"]:
             wanted = condition["$eq"]
-        if isinstance(wanted, str) and len(wanted) <= MAX_MIRRORED_CHARS and len(key) <= MAX_MIRRORED_KEY:
+        if isinstance(wanted, str) and _mirrorable(key, wanted):
             clauses.append({FIELD_PREFIX + key: wanted})
     return clauses

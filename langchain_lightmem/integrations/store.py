@@ -12,7 +12,9 @@ Items live in two Chroma collections named after ``collection``:
 Every read is scoped by namespace in the Chroma ``where`` and then checked again in Python (namespace prefix,
 expiry, the caller's whole filter): a filter can narrow a search, never widen it.
 
-Two reserved last labels connect the store to a :class:`~langchain_lightmem.LightMem` (see :class:`LightMemStore`).
+Every other namespace holds plain JSON items, exactly like LangGraph's ``InMemoryStore``. Two last labels,
+``lightmem_memories`` and ``lightmem_messages``, are views into a :class:`~langchain_lightmem.LightMem` when the
+store has one (see :class:`LightMemStore`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import math
 import re
 import threading
 import time
+import uuid
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,7 +57,15 @@ from langgraph.store.base import (
 )
 
 from langchain_lightmem.errors import ConfigurationError, StoreError
-from langchain_lightmem.integrations.filters import matches, mirrored_fields, pushdown_clauses, validate_filter
+from langchain_lightmem.integrations.filters import (
+    MAX_VALUE_CHARS,
+    check_json,
+    check_text,
+    matches,
+    mirrored_fields,
+    pushdown_clauses,
+    validate_filter,
+)
 from langchain_lightmem.models import embeddings_model_id
 from langchain_lightmem.types import MemoryEntry, Message, Namespace
 
@@ -62,8 +74,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-MEMORIES = "memories"
-MESSAGES = "messages"
+MEMORIES = "lightmem_memories"  # (*user, MEMORIES): the pipeline's long-term memories of a LightMem user
+MESSAGES = "lightmem_messages"  # (*user, MESSAGES): LightMem's write path
 _CHUNK = 1000  # records per Chroma call (its limit is ~5k)
 _COLLECTION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,498}[A-Za-z0-9]$")
 _MEMORY_FIELDS = {"text", "content", "event_time", "thread_id", "speaker"}
@@ -91,22 +103,39 @@ def _iso(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def _item_score(cosine: float) -> float:
+    """The score of an item hit, from the cosine similarity of its best vector to the query.
+
+    The one place item scores are made: a prefix search that reaches the memories view ranks memories (scored by
+    LightMem's retrieval) and items together by score, so a calibration of either side changes only its function.
+    Today it is the cosine itself, as ``InMemoryStore`` reports it.
+    """
+    return cosine
+
+
 def _dump_value(value: Any) -> str:
-    """The JSON document of a value; refuses what would not come back unchanged."""
-    if not isinstance(value, Mapping):
-        raise StoreError(f"a store value must be a dict, got {type(value).__name__}")
-    try:
-        text = json.dumps(dict(value), allow_nan=False, ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
+    """The JSON document of a value; refuses what would not come back unchanged (checked by ``_validate``)."""
+    text = json.dumps(dict(value), allow_nan=False, ensure_ascii=False)
+    if len(text) > MAX_VALUE_CHARS:
         raise StoreError(
-            f"store values must be JSON (dicts with string keys, lists, strings, finite numbers, booleans, null): {exc}"
-        ) from None
+            f"this value is {len(text):,} characters of JSON, more than the {MAX_VALUE_CHARS:,} a store item holds; "
+            "keep large blobs in a file or object store and put a reference here"
+        )
     if json.loads(text) != value:
         raise StoreError(
-            "this value would not come back unchanged from JSON (non-string keys or tuples?); convert it to plain "
+            "this value would not come back unchanged from JSON (a str or int subclass?); convert it to plain "
             "JSON types first"
         )
     return text
+
+
+def _drop_collections(client: Any, names: list[str]) -> None:
+    """Finalizer of a private in-memory store: its collections go with it (the client is shared in-process)."""
+    for name in names:
+        try:
+            client.delete_collection(name)
+        except Exception:  # already gone, or the client is shutting down
+            logger.debug("could not drop collection %s", name, exc_info=True)
 
 
 def _does_match(condition: MatchCondition, namespace: Namespace) -> bool:
@@ -138,22 +167,28 @@ class LightMemStore(BaseStore):
     """A LangGraph ``BaseStore`` on Chroma: key-value items with namespaces, filters, semantic search and TTL, plus
     LightMem's long-term memories and write path.
 
-    It behaves like LangGraph's ``InMemoryStore`` (a shared test suite checks that they agree), and keeps what
-    ``InMemoryStore`` forgets: ``created_at`` survives updates, and items live in Chroma (embedded on disk, a server,
-    or in memory). Values are JSON; anything else is refused with :class:`~langchain_lightmem.StoreError`.
+    A drop-in for LangGraph's ``InMemoryStore`` and ``PostgresStore``: any JSON value under any namespace, the same
+    filter semantics, the same ranking (a random-sequence test compares the two; docs/surfaces/store.md lists the
+    few differences). It keeps what ``InMemoryStore`` forgets: ``created_at`` survives updates, and items live in
+    Chroma (embedded on disk, a server, or in memory). Values are JSON; anything else, and any string with a lone
+    surrogate, is refused with :class:`~langchain_lightmem.StoreError` naming where it is.
 
-    **Reserved namespaces** (only with ``memory=``; the last label decides, the namespace before it is LightMem's):
+    **LightMem's views** (only with ``memory=``; the last label decides, the namespace before it is LightMem's user):
 
-    * ``(*user, "memories")``: the user's long-term memories made by the pipeline. ``search`` ranks them by
-      similarity; ``get``/``delete`` take the memory id as key; ``put(ns, key, {"text": ...})`` saves a memory
-      directly (``LightMem.remember``; optional ``event_time``, ``thread_id``, ``speaker``). Values read back are
-      ``{"text", "event_time", "source_ids", "method", "version", ...}``. Prefix searches (``("alice",)``, ``()``)
-      include them.
-    * ``(*user, "messages")``: the write path. ``put(ns, message_id, {"role": "user", "content": ...})`` routes a
-      message into the pipeline (``LightMem.add``; optional ``timestamp``, ``thread_id``, ``speaker``); ``get``
-      reads it back from the journal, ``search`` on exactly this namespace lists them in arrival order. The journal
-      is append-only: ``delete`` is refused (``LightMem.forget`` deletes a whole namespace). Messages are neither
-      listed by ``list_namespaces`` nor returned by searches over a wider prefix.
+    * ``(*user, "lightmem_memories")`` (:data:`MEMORIES`): the user's long-term memories made by the pipeline.
+      ``search`` ranks them by LightMem's retrieval; ``get``/``delete`` take the memory id as key;
+      ``put(ns, key, {"text": ...})`` saves a memory directly (``LightMem.remember``; optional ``event_time``,
+      ``thread_id``, ``speaker``). Values read back are ``{"text", "event_time", "source_ids", "method", "version",
+      ...}``. Prefix searches (``("alice",)``, ``()``) include them, ranked with items by score.
+    * ``(*user, "lightmem_messages")`` (:data:`MESSAGES`): the write path. ``put(ns, message_id, {"role": "user",
+      "content": ...})`` routes a message into the pipeline (``LightMem.add``; optional ``timestamp``,
+      ``thread_id``, ``speaker``); ``get`` reads it back from the journal, ``search`` on exactly this namespace lists
+      them in arrival order. The journal is append-only: ``delete`` is refused (``LightMem.forget`` deletes a whole
+      namespace). Messages are neither listed by ``list_namespaces`` nor returned by searches over a wider prefix.
+
+    LangGraph refuses ``.`` in labels, so the memories of a LightMem user with a dot in a label (``"ana.silva"``)
+    cannot be named here: the views leave them out, and the facade (``memory.search("ana.silva", ...)``) or the
+    memory tools reach them.
 
     Setup:
         .. code-block:: bash
@@ -161,14 +196,16 @@ class LightMemStore(BaseStore):
             pip install 'langchain-lightmem[all]'   # after: pip install torch==2.13.0 (CPU)
 
     Key init args:
-        memory: a :class:`~langchain_lightmem.LightMem`; its Chroma and embeddings are used, and the reserved
-            namespaces above are enabled. Without it, pass ``client`` (any ``chromadb`` client; default in memory).
+        memory: a :class:`~langchain_lightmem.LightMem`; its Chroma and embeddings are used, and the views above
+            are enabled. Without it, pass ``client`` (any ``chromadb`` client). With neither, the store is private
+            and in memory like ``InMemoryStore``: two ``LightMemStore()`` never share items.
         index: ``{"embed": Embeddings, "fields": ["$"], "dims": 384}`` for semantic search (LangGraph's
             ``IndexConfig``); with a memory, missing keys default to its embeddings over the whole value (``["$"]``);
             ``False`` turns semantic search off.
         ttl: LangGraph's ``TTLConfig`` (``default_ttl`` minutes, ``refresh_on_read``, ``sweep_interval_minutes``).
-        collection: name prefix of the two Chroma collections (``lightmem_store``).
-        memories_label / messages_label: the reserved last labels (``None`` disables one).
+        collection: name prefix of the two Chroma collections (``lightmem_store``; a private store adds a unique
+            suffix).
+        memories_label / messages_label: the views' last labels (``None`` disables one).
         memory_search: ``RetrievalConfig`` overrides for searches of the memories view (default: the memory's
             retrieval config, hybrid). Scores of memories are that mode's scores (hybrid: in [0, 1]).
 
@@ -185,7 +222,8 @@ class LightMemStore(BaseStore):
         .. code-block:: python
 
             store.put(("alice", "prefs"), "theme", {"text": "prefers dark mode", "weight": 3})
-            store.put(("alice", "messages"), "m1", {"role": "user", "content": "I moved to Lisbon."})
+            store.put(("alice", "memories"), "food", {"food_preference": "I like pizza"})   # plain JSON
+            store.put(("alice", "lightmem_messages"), "m1", {"role": "user", "content": "I moved to Lisbon."})
 
     Delete:
         .. code-block:: python
@@ -196,7 +234,7 @@ class LightMemStore(BaseStore):
         .. code-block:: python
 
             store.search(("alice",), query="where does she live?", filter={"weight": {"$gte": 2}}, limit=5)
-            store.search(("alice", "memories"), query="where does she live?")   # the pipeline's memories
+            store.search(("alice", "lightmem_memories"), query="where does she live?")   # the pipeline's memories
 
     Async:
         .. code-block:: python
@@ -222,18 +260,22 @@ class LightMemStore(BaseStore):
         client: Any = None,
         index: IndexConfig | Literal[False] | None = None,
         ttl: TTLConfig | None = None,
-        collection: str = "lightmem_store",
+        collection: str | None = None,
         memories_label: str | None = MEMORIES,
         messages_label: str | None = MESSAGES,
         memory_search: Mapping[str, Any] | None = None,
     ) -> None:
+        private = client is None and memory is None
+        collection = collection or "lightmem_store"
+        if private:  # chromadb's in-memory clients share one process-wide system: a unique name keeps this apart
+            collection = f"{collection}-{uuid.uuid4().hex[:12]}"
         if not _COLLECTION.match(collection + "_items") or len(collection) > 400:
             raise ConfigurationError(
                 f"collection {collection!r} cannot name a Chroma collection: use 3-400 letters, digits, '.', '_' or "
                 "'-', starting and ending with a letter or digit"
             )
         for label in (memories_label, messages_label):
-            if label is not None and (not label or "." in label):
+            if label is not None and (not isinstance(label, str) or not label or "." in label):
                 raise ConfigurationError(f"reserved label {label!r} must be a non-empty string without '.'")
         if memories_label is not None and memories_label == messages_label:
             raise ConfigurationError("memories_label and messages_label must differ")
@@ -271,6 +313,9 @@ class LightMemStore(BaseStore):
                     f"collection {collection!r}_vectors was built with embeddings {stored!r}, not {model_id!r}; use "
                     "the same embeddings or another collection"
                 )
+        if private:
+            names = [self.items.name] + ([self.vectors.name] if self.vectors is not None else [])
+            weakref.finalize(self, _drop_collections, client, names).atexit = False
         self._write_lock = threading.RLock()
         self._last_seq = 0
         self._sweeper: threading.Thread | None = None
@@ -279,10 +324,25 @@ class LightMemStore(BaseStore):
     # -- the two required methods ---------------------------------------------------------------------------
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        """Run operations; reads see the store as it was before the batch, puts apply last (last write wins)."""
+        """Run operations; reads see the store as it was before the batch, puts apply last (last write wins).
+
+        Raises:
+            StoreError: an operation's input cannot be stored or compared (nothing of the batch was written), or
+                Chroma refused the operation.
+            InvalidNamespaceError: LangGraph's, where ``InMemoryStore`` raises it (an empty namespace, a label with
+                ``.``, the root label ``langgraph``).
+        """
+        from chromadb.errors import ChromaError
+
         ops = list(ops)
         for op in ops:
             self._validate(op)
+        try:
+            return self._run(ops)
+        except ChromaError as exc:
+            raise StoreError(f"Chroma refused the store operation: {exc}") from exc
+
+    def _run(self, ops: list[Op]) -> list[Result]:
         now = time.time()
         results: list[Result] = [None] * len(ops)
         refresh: dict[str, float] = {}
@@ -312,22 +372,38 @@ class LightMemStore(BaseStore):
         if not isinstance(op, GetOp | SearchOp | ListNamespacesOp | PutOp):
             raise StoreError(f"unknown store operation {type(op).__name__}")
         validate_op_namespace(op)
+        if isinstance(op, ListNamespacesOp):
+            labels = [label for condition in op.match_conditions or () for label in condition.path]
+        else:
+            labels = list(op.namespace_prefix if isinstance(op, SearchOp) else op.namespace)
+        for label in labels:
+            check_text(label, f"the namespace label {label!r}")
+        if isinstance(op, GetOp | PutOp):
+            if not isinstance(op.key, str):
+                raise StoreError(f"keys must be strings, got {type(op.key).__name__}")
+            check_text(op.key, f"the key {op.key!r}")
         if isinstance(op, PutOp):
             if not op.namespace:
                 raise InvalidNamespaceError("Namespace cannot be empty.")
             if op.namespace[0] == "langgraph":
                 raise InvalidNamespaceError(f'Root label for namespace cannot be "langgraph". Got: {op.namespace}')
-            if not isinstance(op.key, str):
-                raise StoreError(f"keys must be strings, got {type(op.key).__name__}")
             if op.ttl is not None and (not isinstance(op.ttl, int | float) or op.ttl <= 0 or math.isinf(op.ttl)):
                 raise StoreError(f"ttl must be a positive number of minutes or None, got {op.ttl!r}")
+            if op.value is not None:
+                if not isinstance(op.value, Mapping):
+                    raise StoreError(f"a store value must be a dict, got {type(op.value).__name__}")
+                check_json(dict(op.value), "value")
         if isinstance(op, SearchOp):
             validate_filter(op.filter)
-            if op.limit < 0 or op.offset < 0:
-                raise StoreError(f"limit and offset must be >= 0, got limit={op.limit}, offset={op.offset}")
+            if op.query is not None:
+                if not isinstance(op.query, str):
+                    raise StoreError(f"query must be a string or None, got {type(op.query).__name__}")
+                check_text(op.query, "the query")
+            if not isinstance(op.limit, int) or not isinstance(op.offset, int) or op.limit < 0 or op.offset < 0:
+                raise StoreError(f"limit and offset must be integers >= 0, got {op.limit!r} and {op.offset!r}")
 
     def _view(self, namespace: Sequence[str]) -> tuple[str, Namespace] | None:
-        """``("memories" | "messages", user namespace)`` for a reserved namespace, else ``None``."""
+        """``(MEMORIES | MESSAGES, user namespace)`` for a view's namespace, else ``None``."""
         if len(namespace) < 2:
             return None
         if namespace[-1] == self.memories_label:
@@ -337,7 +413,7 @@ class LightMemStore(BaseStore):
         return None
 
     def _lightmem(self) -> LightMem:
-        assert self.memory is not None  # reserved namespaces exist only with a memory
+        assert self.memory is not None  # the views exist only with a memory
         return self.memory
 
     # -- get ------------------------------------------------------------------------------------------------
@@ -419,7 +495,7 @@ class LightMemStore(BaseStore):
             )
             best: dict[str, float] = {}
             for meta, dist in zip(res["metadatas"][0], res["distances"][0], strict=True):
-                best.setdefault(meta["item"], 1.0 - float(dist))
+                best.setdefault(meta["item"], _item_score(1.0 - float(dist)))  # cosine space: distance = 1 - cos
             records = self._fetch_items(where, op.filter, ids=list(best))
             by_id = {_digest(_ns_text(r.item.namespace), r.item.key): r for r in records}
             ranked = [(score, by_id[i]) for i, score in best.items() if i in by_id]
@@ -461,13 +537,16 @@ class LightMemStore(BaseStore):
 
     def _apply_puts(self, puts: list[PutOp]) -> None:
         plain: list[PutOp] = []
+        memories: list[tuple[Namespace, PutOp]] = []
         messages: dict[Namespace, list[PutOp]] = {}
-        for op in puts:
+        for op in puts:  # everything that can be refused is refused before anything is written
             view = self._view(op.namespace)
             if view is None:
                 plain.append(op)
             elif view[0] == MEMORIES:
-                self._put_memory(view[1], op)
+                if op.value is not None:
+                    self._memory_text(op.value)
+                memories.append((view[1], op))
             else:
                 if op.value is None:
                     raise StoreError(
@@ -475,13 +554,19 @@ class LightMemStore(BaseStore):
                         "LightMem.forget(namespace) deletes everything held for a namespace"
                     )
                 messages.setdefault(view[1], []).append(op)
+        prepared = self._prepare_items(plain) if plain else None
+        for user, op in memories:
+            self._put_memory(user, op)
         for user, ops in messages.items():
             self._put_messages(user, ops)
-        if plain:
-            self._put_items(plain)
+        if prepared is not None:
+            self._put_items(*prepared)
 
-    def _put_items(self, ops: list[PutOp]) -> None:
-        docs = {id(op): _dump_value(op.value) for op in ops if op.value is not None}  # refuse before writing
+    def _prepare_items(
+        self, ops: list[PutOp]
+    ) -> tuple[list[PutOp], dict[int, str], list[tuple[str, str, str]], list[list[float]]]:
+        """Documents and vectors of plain puts (refusing oversized values and mismatched embeddings)."""
+        docs = {id(op): _dump_value(op.value) for op in ops if op.value is not None}
         texts: list[tuple[str, str, str]] = []  # (item id, path, text)
         for op in ops:
             if op.value is not None and self.embeddings is not None and op.index is not False:
@@ -496,6 +581,11 @@ class LightMemStore(BaseStore):
             raise ConfigurationError(
                 f"index dims is {self.index_config.get('dims')} but the embeddings return {len(vectors[0])}"
             )
+        return ops, docs, texts, [list(v) for v in vectors]
+
+    def _put_items(
+        self, ops: list[PutOp], docs: dict[int, str], texts: list[tuple[str, str, str]], vectors: list[list[float]]
+    ) -> None:
         with self._write_lock:
             now = time.time()
             ids = [_digest(_ns_text(op.namespace), op.key) for op in ops]
@@ -661,7 +751,7 @@ class LightMemStore(BaseStore):
         )
         return _Record(item, int(meta["seq"]), float(meta["ttl_minutes"]) if meta.get("has_ttl") else None)
 
-    # -- (*user, "memories"): the pipeline's long-term memories ---------------------------------------------
+    # -- (*user, MEMORIES): the pipeline's long-term memories ---------------------------------------------------
 
     def _memory_scope(self, prefix: Namespace) -> list[Namespace] | None:
         """The users whose memories view ``(*user, label)`` lies under ``prefix`` (None: memories are off)."""
@@ -733,6 +823,19 @@ class LightMemStore(BaseStore):
                 n *= 4
         return _Hits(ranked, [])
 
+    def _memory_text(self, value: Mapping[str, Any]) -> str:
+        """The text of a memory saved through the view; refuses values that are not memories."""
+        unknown = set(value) - _MEMORY_FIELDS
+        text = value.get("text", value.get("content"))
+        if unknown or not isinstance(text, str):
+            extra = f"; unexpected: {sorted(unknown)}" if unknown else ""
+            raise StoreError(
+                f"items of a '{self.memories_label}' namespace are LightMem memories: give 'text' (or 'content') and "
+                f"optionally 'event_time', 'thread_id', 'speaker'{extra}. Any other namespace, such as "
+                "(user_id, 'memories'), holds arbitrary JSON."
+            )
+        return text
+
     def _put_memory(self, user: Namespace, op: PutOp) -> None:
         from langchain_lightmem.memory import saved_entry_id
         from langchain_lightmem.types import normalize_namespace
@@ -743,14 +846,7 @@ class LightMemStore(BaseStore):
             memory.delete(user, [saved_entry_id(user, op.key), op.key])
             return
         value = op.value
-        unknown = set(value) - _MEMORY_FIELDS
-        text = value.get("text", value.get("content"))
-        if unknown or not isinstance(text, str):
-            raise StoreError(
-                f"items of a '{self.memories_label}' namespace are memories: give 'text' (or 'content') and optionally "
-                f"'event_time', 'thread_id', 'speaker'{f'; unexpected: {sorted(unknown)}' if unknown else ''}. "
-                "Store other JSON under another namespace."
-            )
+        text = self._memory_text(value)
         memory.remember(
             user,
             text,
@@ -760,7 +856,7 @@ class LightMemStore(BaseStore):
             speaker=value.get("speaker"),
         )
 
-    # -- (*user, "messages"): the write path ----------------------------------------------------------------
+    # -- (*user, MESSAGES): the write path ----------------------------------------------------------------------
 
     def _message_item(self, message: Message) -> Item:
         value: dict[str, Any] = {

@@ -21,6 +21,7 @@ from langchain_lightmem.integrations import (
     NamespaceTemplate,
     create_memory_tools,
 )
+from langchain_lightmem.integrations.store import MEMORIES
 from langchain_lightmem.testing import ScriptedChatModel
 
 
@@ -208,7 +209,7 @@ def test_tools_work_with_any_store_and_explain_a_missing_one() -> None:
     )
     agent = create_agent(model, tools=create_memory_tools(), store=store)
     result = agent.invoke({"messages": [HumanMessage("remember this")]}, context={"user_id": "gil"})
-    assert [i.value for i in store.search(("gil", "memories"))] == [{"text": "Gil speaks Greek."}]
+    assert [i.value for i in store.search(("gil", MEMORIES))] == [{"text": "Gil speaks Greek."}]
     assert "Gil speaks Greek." in result["messages"][-2].text  # the search_memory tool's answer
     no_store = create_agent(ScriptedChatModel(script=[save_call("x")]), tools=create_memory_tools())
     with pytest.raises(ConfigurationError, match="needs a store"):

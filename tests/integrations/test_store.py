@@ -1,5 +1,5 @@
 """LightMemStore beyond the shared suite: what it keeps that InMemoryStore does not (created_at, TTL, disk), what it
-refuses, isolation, and the two reserved namespaces that connect it to LightMem."""
+refuses (with a StoreError naming the problem), isolation, and the two views that connect it to LightMem."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from langgraph.store.base import PutOp, SearchOp
 from langchain_lightmem import ConfigurationError, InvalidMessageError, LightMem, StoreError
 from langchain_lightmem.integrations import LightMemStore
 from langchain_lightmem.integrations.filters import matches, pushdown_clauses
+from langchain_lightmem.integrations.store import MEMORIES, MESSAGES
 
 
 def test_created_at_survives_updates(make_store: Callable[..., LightMemStore]) -> None:
@@ -44,37 +45,164 @@ def test_non_json_values_are_refused(make_store: Callable[..., LightMemStore], v
     assert store.get(("a",), "k") is None
 
 
-def test_bad_filters_and_paging_are_refused(make_store: Callable[..., LightMemStore]) -> None:
+def test_bad_paging_and_ttl_are_refused(make_store: Callable[..., LightMemStore]) -> None:
     store = make_store(index=False)
-    with pytest.raises(StoreError, match=r"\$in"):
-        store.search(("a",), filter={"n": {"$in": [1, 2]}})
     with pytest.raises(StoreError, match="limit"):
         store.batch([SearchOp(("a",), limit=-1)])
     with pytest.raises(StoreError, match="ttl"):
         store.put(("a",), "k", {"v": 1}, ttl=-5)
 
 
-def test_comparisons_against_missing_or_mixed_fields_do_not_match() -> None:
-    # InMemoryStore raises TypeError here; a store must answer.
+def test_ordering_operators_compare_with_float_like_in_memory_store() -> None:
+    # InMemoryStore compares float(value) with float(operand): numeric strings are numbers.
+    assert matches({"n": "3"}, {"n": {"$gt": 1}})
+    assert matches({"n": 3}, {"n": {"$lt": "10"}})
+    assert not matches({"n": "10"}, {"n": {"$lt": "9"}})  # numbers, not text order
+    assert matches({"n": True}, {"n": {"$gte": 1}})
+    assert matches({"n": 2.5}, {"n": {"$gt": 2}})
+    # Where InMemoryStore raises (missing field, text, lists, numbers beyond float), the item does not match.
     assert not matches({"n": None}, {"n": {"$gt": 1}})
     assert not matches({}, {"n": {"$lte": 1}})
-    assert not matches({"n": "3"}, {"n": {"$gt": 1}})
-    assert matches({"n": "b"}, {"n": {"$gt": "a"}})
-    assert matches({"n": 2.5}, {"n": {"$gt": 2}})
+    assert not matches({"n": "b"}, {"n": {"$gt": 1}})
+    assert not matches({"n": [1]}, {"n": {"$gt": 0}})
+    assert not matches({"n": 10**400}, {"n": {"$gt": 0}})
+
+
+def test_ordering_filters_agree_with_in_memory_store_on_numeric_strings(
+    make_store: Callable[..., LightMemStore],
+) -> None:
+    from langgraph.store.memory import InMemoryStore
+
+    ours, theirs = make_store(index=False), InMemoryStore()
+    for i, n in enumerate([1, "2", 3.5, "10", "-4", " 7 ", True]):
+        for store in (ours, theirs):
+            store.put(("f",), f"k{i}", {"n": n})
+    filters: list[dict[str, Any]] = [{"n": {"$gt": 2}}, {"n": {"$lte": "3.5"}}, {"n": {"$gte": 1, "$lt": 10}}]
+    for filter in [*filters, {"n": {"$lt": "9"}}]:
+        expected = [i.key for i in theirs.search(("f",), filter=filter)]
+        assert [i.key for i in ours.search(("f",), filter=filter)] == expected, filter
+
+
+@pytest.mark.parametrize(
+    ("filter", "message"),
+    [
+        ({"n": {"$gt": "abc"}}, r"\$gt"),
+        ({"n": {"$lt": None}}, r"\$lt"),
+        ({"n": {"$gt": float("nan")}}, "NaN"),
+        ({"n": float("nan")}, "NaN"),
+        ({"n": {"$gte": "nan"}}, "finite"),
+        ({"n": {"$gt": 1, "m": 2}}, "mixes"),
+        ({"n": {"$in": [1, 2]}}, r"\$in"),
+        ({"n": {1, 2}}, "set"),
+        ({"n": "\ud800"}, "surrogate"),
+    ],
+    ids=["text-operand", "none-operand", "nan-operand", "nan-value", "nan-string", "mixed", "in", "set", "surrogate"],
+)
+def test_bad_filters_raise_a_store_error_naming_the_problem(
+    make_store: Callable[..., LightMemStore], filter: dict[str, Any], message: str
+) -> None:
+    store = make_store(index=False)
+    store.put(("a",), "k", {"n": 1})
+    with pytest.raises(StoreError, match=message):
+        store.search(("a",), filter=filter)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.put(("a",), "k", {"text": "caf\udce9"}), r"value\['text'\].*surrogate"),
+        (lambda s: s.put(("a",), "k", {"n\udce9": 1}), "surrogate"),
+        (lambda s: s.put(("a",), "k", {"deep": [{"x": "\ud83d"}]}), r"value\['deep'\]\[0\]\['x'\]"),
+        (lambda s: s.put(("a",), "k\ud800", {"v": 1}), "key.*surrogate"),
+        (lambda s: s.put(("a\ud800",), "k", {"v": 1}), "namespace label.*surrogate"),
+        (lambda s: s.get(("a",), "k\ud800"), "key.*surrogate"),
+        (lambda s: s.search(("a\ud800",)), "namespace label.*surrogate"),
+        (lambda s: s.search(("a",), query="q\ud800"), "query.*surrogate"),
+        (lambda s: s.list_namespaces(prefix=("a\ud800",)), "namespace label.*surrogate"),
+    ],
+    ids=["value", "value-key", "nested", "key", "label", "get-key", "search-label", "query", "list-prefix"],
+)
+def test_lone_surrogates_raise_a_store_error(
+    make_store: Callable[..., LightMemStore], keyword_embeddings: Any, call: Callable[[Any], Any], message: str
+) -> None:
+    store = make_store(index={"embed": keyword_embeddings, "fields": ["text"]})
+    with pytest.raises(StoreError, match=message):
+        call(store)
+    assert store.search((), limit=10) == []
+
+
+def test_deep_and_huge_values_raise_a_store_error(make_store: Callable[..., LightMemStore]) -> None:
+    from langchain_lightmem.integrations.filters import MAX_DEPTH, MAX_VALUE_CHARS
+
+    store = make_store(index=False)
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(MAX_DEPTH - 1):
+        node["d"] = {}
+        node = node["d"]
+    store.put(("a",), "deep-enough", deep)  # the limit itself is fine
+    assert store.get(("a",), "deep-enough").value == deep  # type: ignore[union-attr]
+    node["d"] = {}
+    with pytest.raises(StoreError, match="deeper than"):
+        store.put(("a",), "too-deep", deep)
+    very_deep: Any = []
+    for _ in range(5000):  # deeper than Python's recursion limit: still a StoreError, not RecursionError
+        very_deep = [very_deep]
+    with pytest.raises(StoreError, match="deeper than"):
+        store.put(("a",), "very-deep", {"v": very_deep})
+    with pytest.raises(StoreError, match="characters"):
+        store.put(("a",), "huge", {"text": "x" * MAX_VALUE_CHARS})
+    assert [i.key for i in store.search(("a",))] == ["deep-enough"]
+
+
+def test_two_stores_without_a_client_do_not_share_items() -> None:
+    first, second = LightMemStore(), LightMemStore()
+    first.put(("users", "1"), "prefs", {"theme": "dark"})
+    assert second.get(("users", "1"), "prefs") is None
+    assert second.search(()) == [] and second.list_namespaces() == []
+    second.put(("users", "1"), "prefs", {"theme": "light"})
+    assert first.get(("users", "1"), "prefs").value == {"theme": "dark"}  # type: ignore[union-attr]
+
+
+def test_a_private_stores_collections_go_away_with_it() -> None:
+    import gc
+
+    store = LightMemStore()
+    store.put(("a",), "k", {"v": 1})
+    client, names = store.client, {store.items.name}
+    assert names <= {c.name for c in client.list_collections()}
+    del store
+    gc.collect()
+    assert not names & {c.name for c in client.list_collections()}
+
+
+def test_item_scores_come_from_one_function(
+    make_store: Callable[..., LightMemStore], keyword_embeddings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_lightmem.integrations import store as store_module
+
+    store = make_store(index={"embed": keyword_embeddings, "fields": ["text"]})
+    store.put(("d",), "pizza", {"text": "pizza"})
+    store.put(("d",), "both", {"text": "pizza pasta"})
+    cosine = [h.score for h in store.search(("d",), query="pizza")]
+    assert cosine[0] == pytest.approx(1.0, abs=1e-4) and cosine[1] == pytest.approx(2**-0.5, abs=1e-3)
+    monkeypatch.setattr(store_module, "_item_score", lambda c: round(c / 2, 6))
+    assert [h.score for h in store.search(("d",), query="pizza")] == [round(c / 2, 6) for c in cosine]  # type: ignore[operator]
 
 
 def test_a_filter_never_widens_the_namespace(make_store: Callable[..., LightMemStore]) -> None:
     store = make_store(index=False)
     store.put(("alice",), "k", {"owner": "alice", "ns": "bob", "ns_0": "bob", "v:owner": "bob"})
     store.put(("bob",), "k", {"owner": "bob", "ns": "bob", "ns_0": "bob"})
-    for filter in [
+    hostile: list[dict[str, Any]] = [
         {"owner": "bob"},
         {"ns": "bob"},
         {"ns_0": "bob"},
         {"$or": [{"ns_0": "bob"}]},
         {"ns_0": {"$ne": "alice"}},
         {"v:owner": "bob"},
-    ]:
+    ]
+    for filter in hostile:
         for item in store.search(("alice",), filter=filter, limit=100):
             assert item.namespace == ("alice",), filter
     assert [i.value["owner"] for i in store.search(("alice",), filter={"v:owner": "bob"})] == ["alice"]
@@ -160,7 +288,7 @@ def test_reopening_with_other_embeddings_is_refused(
         make_store(collection="bad name!")
 
 
-# -- the reserved namespaces: LightMem's memories and write path -------------------------------------------------
+# -- the views: LightMem's memories and write path -------------------------------------------------
 
 
 @pytest.fixture
@@ -170,24 +298,24 @@ def memory(make_memory: Callable[..., LightMem]) -> LightMem:
 
 def test_messages_put_routes_into_the_pipeline(memory: LightMem, make_store: Callable[..., LightMemStore]) -> None:
     store = make_store(memory=memory)
-    store.put(("alice", "messages"), "m1", {"role": "user", "content": "I moved to Lisbon.", "thread_id": "t1"})
-    store.batch([PutOp(("alice", "messages"), f"m{i}", {"role": "assistant", "content": f"noted {i}"}) for i in (2, 3)])
+    store.put(("alice", MESSAGES), "m1", {"role": "user", "content": "I moved to Lisbon.", "thread_id": "t1"})
+    store.batch([PutOp(("alice", MESSAGES), f"m{i}", {"role": "assistant", "content": f"noted {i}"}) for i in (2, 3)])
     assert [m.id for m in memory.recent_messages("alice")] == ["m1", "m2", "m3"]
-    item = store.get(("alice", "messages"), "m1")
+    item = store.get(("alice", MESSAGES), "m1")
     assert item is not None
     assert item.value["content"] == "I moved to Lisbon." and item.value["thread_id"] == "t1"
-    assert [i.key for i in store.search(("alice", "messages"))] == ["m1", "m2", "m3"]
-    assert [i.key for i in store.search(("alice", "messages"), filter={"role": "user"})] == ["m1"]
+    assert [i.key for i in store.search(("alice", MESSAGES))] == ["m1", "m2", "m3"]
+    assert [i.key for i in store.search(("alice", MESSAGES), filter={"role": "user"})] == ["m1"]
     # messages are a write path, not part of wider searches; until extracted they are pending memories
     assert {(tuple(i.namespace), i.value["method"]) for i in store.search(("alice",))} == {
-        (("alice", "memories"), "pending")
+        (("alice", MEMORIES), "pending")
     }
     with pytest.raises(StoreError, match="forget"):
-        store.delete(("alice", "messages"), "m1")
+        store.delete(("alice", MESSAGES), "m1")
     with pytest.raises(InvalidMessageError):
-        store.put(("alice", "messages"), "bad", {"role": "robot", "content": "?"})
+        store.put(("alice", MESSAGES), "bad", {"role": "robot", "content": "?"})
     memory.flush("alice")
-    texts = [i.value["text"] for i in store.search(("alice", "memories"), query="Where does Alice live?")]
+    texts = [i.value["text"] for i in store.search(("alice", MEMORIES), query="Where does Alice live?")]
     assert any("Lisbon" in t for t in texts)
 
 
@@ -200,56 +328,56 @@ def test_pipeline_memories_are_searchable_and_isolated(
     memory.add([{"role": "user", "content": "Team lunch is on Fridays."}], namespace=("org", "alice"))
     for ns in ("alice", "bob", ("org", "alice")):
         memory.flush(ns)
-    hits = store.search(("alice", "memories"), query="pet name")
+    hits = store.search(("alice", MEMORIES), query="pet name")
     assert [h.value["text"] for h in hits] == ["user: My cat is called Miso."]
-    assert hits[0].score is not None and hits[0].namespace == ("alice", "memories")
+    assert hits[0].score is not None and hits[0].namespace == ("alice", MEMORIES)
     assert hits[0].value["source_ids"] and hits[0].value["method"] == "extractive"
-    assert [h.namespace for h in store.search(("alice",), query="pet")] == [("alice", "memories")]
+    assert [h.namespace for h in store.search(("alice",), query="pet")] == [("alice", MEMORIES)]
     assert {h.namespace for h in store.search((), limit=50)} == {
-        ("alice", "memories"),
-        ("bob", "memories"),
-        ("org", "alice", "memories"),
+        ("alice", MEMORIES),
+        ("bob", MEMORIES),
+        ("org", "alice", MEMORIES),
     }
-    assert [h.namespace for h in store.search(("org",))] == [("org", "alice", "memories")]
+    assert [h.namespace for h in store.search(("org",))] == [("org", "alice", MEMORIES)]
     assert (
-        store.search(("alice", "memories"), query="pet", filter={"text": {"$ne": "user: My cat is called Miso."}}) == []
+        store.search(("alice", MEMORIES), query="pet", filter={"text": {"$ne": "user: My cat is called Miso."}}) == []
     )
-    assert store.list_namespaces(suffix=("memories",)) == [
-        ("alice", "memories"),
-        ("bob", "memories"),
-        ("org", "alice", "memories"),
+    assert store.list_namespaces(suffix=(MEMORIES,)) == [
+        ("alice", MEMORIES),
+        ("bob", MEMORIES),
+        ("org", "alice", MEMORIES),
     ]
     entry_id = hits[0].key
-    assert store.get(("alice", "memories"), entry_id) is not None
-    assert store.get(("bob", "memories"), entry_id) is None  # another user's id is not found, not leaked
-    store.delete(("bob", "memories"), entry_id)  # and cannot be deleted from there
-    assert store.get(("alice", "memories"), entry_id) is not None
-    store.delete(("alice", "memories"), entry_id)
+    assert store.get(("alice", MEMORIES), entry_id) is not None
+    assert store.get(("bob", MEMORIES), entry_id) is None  # another user's id is not found, not leaked
+    store.delete(("bob", MEMORIES), entry_id)  # and cannot be deleted from there
+    assert store.get(("alice", MEMORIES), entry_id) is not None
+    store.delete(("alice", MEMORIES), entry_id)
     assert memory.search("alice", "pet") == []
 
 
 def test_saving_a_memory_through_the_store(memory: LightMem, make_store: Callable[..., LightMemStore]) -> None:
     store = make_store(memory=memory)
-    store.put(("alice", "memories"), "diet", {"text": "Alice is vegetarian.", "event_time": "2024-05-01T10:00:00Z"})
-    store.put(("bob", "memories"), "diet", {"content": "Bob eats everything."})
-    item = store.get(("alice", "memories"), "diet")
+    store.put(("alice", MEMORIES), "diet", {"text": "Alice is vegetarian.", "event_time": "2024-05-01T10:00:00Z"})
+    store.put(("bob", MEMORIES), "diet", {"content": "Bob eats everything."})
+    item = store.get(("alice", MEMORIES), "diet")
     assert item is not None and item.value["text"] == "Alice is vegetarian."
     assert item.value["event_time"].startswith("2024-05-01")
     assert [h.text for h in (r.entry for r in memory.search("alice", "diet"))] == ["Alice is vegetarian."]
-    assert [h.key for h in store.search(("alice", "memories"), query="food")] == ["diet"]
-    store.put(("alice", "memories"), "diet", {"text": "Alice is vegan now."})  # same key: replaced
+    assert [h.key for h in store.search(("alice", MEMORIES), query="food")] == ["diet"]
+    store.put(("alice", MEMORIES), "diet", {"text": "Alice is vegan now."})  # same key: replaced
     assert [e.text for e in memory.entries("alice")] == ["Alice is vegan now."]
     assert [e.text for e in memory.entries("bob")] == ["Bob eats everything."]
     with pytest.raises(StoreError, match="text"):
-        store.put(("alice", "memories"), "x", {"note": "not a memory"})
-    store.delete(("alice", "memories"), "diet")
+        store.put(("alice", MEMORIES), "x", {"note": "not a memory"})
+    store.delete(("alice", MEMORIES), "diet")
     assert memory.entries("alice") == []
 
 
 def test_reserved_labels_can_be_renamed_or_disabled(memory: LightMem, make_store: Callable[..., LightMemStore]) -> None:
     store = make_store(memory=memory, memories_label=None, messages_label="inbox")
-    store.put(("alice", "memories"), "k", {"anything": [1, 2]})  # an ordinary namespace now
-    assert store.get(("alice", "memories"), "k").value == {"anything": [1, 2]}  # type: ignore[union-attr]
+    store.put(("alice", MEMORIES), "k", {"anything": [1, 2]})  # an ordinary namespace now
+    assert store.get(("alice", MEMORIES), "k").value == {"anything": [1, 2]}  # type: ignore[union-attr]
     store.put(("alice", "inbox"), "m1", {"role": "user", "content": "hello"})
     assert [m.id for m in memory.recent_messages("alice")] == ["m1"]
     with pytest.raises(ConfigurationError):
@@ -260,11 +388,11 @@ def test_saving_again_replaces_a_superseded_memory_completely(
     memory: LightMem, make_store: Callable[..., LightMemStore]
 ) -> None:
     store = make_store(memory=memory)
-    store.put(("alice", "memories"), "city", {"text": "Alice lives in Porto."})
+    store.put(("alice", MEMORIES), "city", {"text": "Alice lives in Porto."})
     (entry,) = memory.entries("alice")
     memory.store.supersede([entry.model_copy(update={"superseded_by": "newer"})])  # as consolidation would
     assert memory.entries("alice") == []
-    store.put(("alice", "memories"), "city", {"text": "Alice lives in Lisbon."})
+    store.put(("alice", MEMORIES), "city", {"text": "Alice lives in Lisbon."})
     (fresh,) = memory.entries("alice")
     assert fresh.text == "Alice lives in Lisbon." and fresh.superseded_by is None
 
@@ -276,3 +404,57 @@ def test_index_keys_default_to_the_memory(memory: LightMem, make_store: Callable
     store.put(("kb",), "b", {"title": "dog", "body": "cat"})
     assert store.search(("kb",), query="dog")[0].key == "b"
     assert make_store(memory=memory, index=False).embeddings is None
+
+
+def test_tutorial_namespaces_hold_plain_json_on_a_store_with_a_memory(
+    memory: LightMem, make_store: Callable[..., LightMemStore]
+) -> None:
+    # LangGraph's docs write any JSON to (user_id, "memories") and (user_id, "messages"): only the lightmem_ labels
+    # are the pipeline's views.
+    store = make_store(memory=memory)
+    store.put(("1", "memories"), "m1", {"food_preference": "I like pizza"})
+    store.put(("1", "messages"), "t1", {"text": "hello"})
+    assert store.get(("1", "memories"), "m1").value == {"food_preference": "I like pizza"}  # type: ignore[union-attr]
+    assert [i.value for i in store.search(("1", "messages"))] == [{"text": "hello"}]
+    store.delete(("1", "messages"), "t1")
+    assert store.search(("1", "messages")) == []
+    assert memory.entries("1") == [] and memory.recent_messages("1") == []
+    assert store.list_namespaces() == [("1", "memories")]
+    assert (MEMORIES, MESSAGES) == ("lightmem_memories", "lightmem_messages")
+
+
+def test_a_dotted_users_memories_are_left_out_of_the_views(
+    memory: LightMem, make_store: Callable[..., LightMemStore]
+) -> None:
+    from langgraph.store.base import InvalidNamespaceError as LangGraphNamespaceError
+
+    memory.remember("ana.silva", "Ana prefers trains.", key="k")
+    memory.remember("bo", "Bo prefers buses.", key="k")
+    store = make_store(memory=memory)
+    # LangGraph refuses "." in labels, so ("ana.silva", "lightmem_memories") cannot be named: LightMem's facade
+    # (memory.search("ana.silva", ...)) reaches those memories; the store's views skip them instead of failing.
+    assert {i.namespace for i in store.search((), limit=50)} == {("bo", MEMORIES)}
+    assert store.list_namespaces() == [("bo", MEMORIES)]
+    with pytest.raises(LangGraphNamespaceError):
+        store.get(("ana.silva", MEMORIES), "k")
+    assert [h.entry.text for h in memory.search("ana.silva", "trains")] == ["Ana prefers trains."]
+
+
+def test_a_prefix_search_ranks_memories_and_items_by_their_scores(
+    memory: LightMem, make_store: Callable[..., LightMemStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_lightmem.integrations import store as store_module
+
+    store = make_store(memory=memory)
+    store.put(("alice", MEMORIES), "m", {"text": "Alice keeps bees on the roof."})
+    store.put(("alice", "notes"), "n", {"text": "Alice keeps bees on the roof."})
+    hits = store.search(("alice",), query="bees on the roof")
+    assert {h.namespace for h in hits} == {("alice", MEMORIES), ("alice", "notes")}
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)  # type: ignore[type-var]
+    monkeypatch.setattr(store_module, "_item_score", lambda cosine: -1.0)  # items now rank below every memory
+    assert [h.namespace for h in store.search(("alice",), query="bees on the roof")] == [
+        ("alice", MEMORIES),
+        ("alice", "notes"),
+    ]
+    monkeypatch.setattr(store_module, "_item_score", lambda cosine: 2.0)  # and now above
+    assert store.search(("alice",), query="bees on the roof")[0].namespace == ("alice", "notes")

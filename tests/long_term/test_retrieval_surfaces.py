@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from langchain_lightmem.integrations import LightMemStore
+from langchain_lightmem.integrations.store import MEMORIES
 from langchain_lightmem.long_term.temporal import parse_time_window
 
 ASKED = datetime(2023, 5, 30, 14, 0, tzinfo=UTC)  # a Tuesday
@@ -76,10 +77,10 @@ def test_retriever_modes_packing_and_reference_time(memory):
 
 def test_store_memory_search_is_hybrid_and_configurable(memory):
     store = LightMemStore(memory)
-    items = store.search(("kim", "memories"), query="Kahlenberg", limit=1)
+    items = store.search(("kim", MEMORIES), query="Kahlenberg", limit=1)
     assert "Kahlenberg" in items[0].value["text"] and 0.0 <= items[0].score <= 1.0
     dense = LightMemStore(memory, memory_search={"mode": "dense"})
-    assert len(dense.search(("kim", "memories"), query="Kahlenberg", limit=2)) == 2
+    assert len(dense.search(("kim", MEMORIES), query="Kahlenberg", limit=2)) == 2
 
 
 def test_middleware_injects_a_packed_context(memory):
