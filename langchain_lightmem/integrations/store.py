@@ -770,19 +770,9 @@ class LightMemStore(BaseStore):
 
         saved = saved_entry_id(entry.namespace, "")
         key = entry.id[len(saved) :] if entry.id.startswith(saved) else entry.id
-        value: dict[str, Any] = {
-            "text": entry.text,
-            "event_time": entry.event_time.isoformat(),
-            "source_ids": list(entry.source_ids),
-            "method": entry.method,
-            "version": entry.version,
-        }
-        for name in ("thread_id", "speaker", "role", "superseded_by"):
-            if (field := getattr(entry, name)) is not None:
-                value[name] = field
         assert self.memories_label is not None
         return Item(
-            value=value,
+            value=entry.to_value(),
             key=key,
             namespace=(*entry.namespace, self.memories_label),
             created_at=entry.ingested_at,

@@ -42,11 +42,18 @@ _WINDOW_SCAN = 10  # boost mode: entries inside the time window are looked for a
 
 
 @dataclass(slots=True)
-class _Candidate:
+class Candidate:
+    """One ranked memory with what its score was made of (:meth:`MemorySearcher.explain`)."""
+
     entry: MemoryEntry
     dense: float = 0.0  # cosine min-max scaled over the vector candidates, 0..1
     lexical: float = 0.0  # bm25 / best bm25, 0..1
     score: float = 0.0
+    cosine: float | None = None  # the raw cosine similarity (None: not among the vector candidates)
+    bm25: float = 0.0  # the raw BM25 score (0: no query word matched)
+    in_window: bool = False  # inside the query's time window (boost mode)
+    base: float = 0.0  # the score before the segment-neighbour lift
+    neighbour: float = 0.0  # the best score among its segment neighbours (what lifted it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +170,26 @@ class MemorySearcher:
         ranked, _ = self._rank(namespace, query, config, filters, time_range, include_history, reference_time)
         return [SearchResult(c.entry, c.score) for c in ranked[: k or config.k]]
 
+    def explain(
+        self,
+        namespace: Namespace,
+        query: str,
+        *,
+        k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        time_range: TimeRange | None = None,
+        include_history: bool = False,
+        reference_time: datetime | None = None,
+        **overrides: Any,
+    ) -> list[Candidate]:
+        """Like :meth:`search`, with what each score was made of (raw cosine and BM25, time window, neighbour lift).
+
+        ``k=None`` returns every candidate that was ranked.
+        """
+        config = self._config(overrides)
+        ranked, _ = self._rank(namespace, query, config, filters, time_range, include_history, reference_time)
+        return ranked[:k] if k is not None else ranked
+
     def _config(self, overrides: Mapping[str, Any]) -> RetrievalConfig:
         given = {key: value for key, value in overrides.items() if value is not None}
         return RetrievalConfig.model_validate({**self.config.model_dump(), **given}) if given else self.config
@@ -176,7 +203,7 @@ class MemorySearcher:
         time_range: TimeRange | None,
         include_history: bool,
         reference_time: datetime | None,
-    ) -> tuple[list[_Candidate], TimeWindow | None]:
+    ) -> tuple[list[Candidate], TimeWindow | None]:
         window = self.window(query, reference_time, config)
         if window is not None and config.time_mode == "filter":
             time_range = _intersect(time_range, (window.start, window.end))
@@ -187,7 +214,7 @@ class MemorySearcher:
         boost = window if window is not None and config.time_mode == "boost" else None
         in_window = _intersect(time_range, (boost.start, boost.end)) if boost is not None else None
         dense: dict[str, float] = {}  # id -> cosine
-        lexical: dict[str, float] = {}  # id -> bm25 / best bm25
+        lexical: dict[str, float] = {}  # id -> bm25
 
         if config.mode in ("lexical", "hybrid"):
             text = window.strip(query) if window is not None else query
@@ -229,12 +256,15 @@ class MemorySearcher:
             _named_speakers(query, {e.speaker for e in entries.values() if e.speaker}) if config.speaker_boost else ()
         )
         top, low = max(dense.values(), default=1.0), min(dense.values(), default=0.0)
+        best = max(lexical.values(), default=0.0) or 1.0
         weight = {"dense": 0.0, "lexical": 1.0, "hybrid": config.lexical_weight}[config.mode]
-        found: dict[str, _Candidate] = {}
+        found: dict[str, Candidate] = {}
         for entry_id, entry in entries.items():
             similarity = dense.get(entry_id)
             scaled = _scale(similarity, low, top) if similarity is not None else 0.0
-            c = _Candidate(entry, scaled, lexical.get(entry_id, 0.0))
+            raw = lexical.get(entry_id, 0.0)
+            c = Candidate(entry, scaled, raw / best, cosine=similarity, bm25=raw)
+            c.in_window = boost is not None and boost.contains(entry.event_time)
             if config.mode == "dense":
                 c.score = similarity if similarity is not None else 0.0  # the plain cosine, as before hybrid search
             else:
@@ -243,6 +273,7 @@ class MemorySearcher:
                 c.score = (c.score + config.time_boost * boost.contains(entry.event_time)) / (1.0 + config.time_boost)
             if named:
                 c.score = (c.score + config.speaker_boost * (entry.speaker in named)) / (1.0 + config.speaker_boost)
+            c.base = c.score
             found[entry_id] = c
         if config.neighbour_weight > 0 and found:
             self._spread(namespace, found, config, scope, include_history)
@@ -258,7 +289,7 @@ class MemorySearcher:
         time_range: TimeRange | None,
         in_window: TimeRange | None,
     ) -> dict[str, float]:
-        """``id -> bm25 / best bm25`` of the ``n`` best entries (and of the ``n`` best inside ``in_window``)."""
+        """``id -> bm25`` of the ``n`` best entries (and of the ``n`` best inside ``in_window``)."""
         hits = self.store.lexical_search(
             namespace, text, limit=n, include_history=include_history, time_range=time_range
         )
@@ -266,16 +297,15 @@ class MemorySearcher:
             hits += self.store.lexical_search(
                 namespace, text, limit=n, include_history=include_history, time_range=in_window
             )
-        best = max((h.score for h in hits), default=0.0) or 1.0
         out: dict[str, float] = {}
         for hit in hits:
-            out[hit.id] = max(out.get(hit.id, 0.0), hit.score / best)
+            out[hit.id] = max(out.get(hit.id, 0.0), hit.score)
         return out
 
     def _spread(
         self,
         namespace: Namespace,
-        found: dict[str, _Candidate],
+        found: dict[str, Candidate],
         config: RetrievalConfig,
         scope: Mapping[str, Any] | None,
         include_history: bool,
@@ -297,9 +327,10 @@ class MemorySearcher:
         floor = scores[config.candidates - 1] if len(scores) >= config.candidates else -1.0
         new = [i for i, score in best.items() if i not in found and config.neighbour_weight * score > floor]
         for entry_id, entry in self.store.fetch(namespace, new, where=scope, include_history=include_history).items():
-            found[entry_id] = _Candidate(entry)
+            found[entry_id] = Candidate(entry)
         for entry_id, candidate in found.items():
-            lift = config.neighbour_weight * best.get(entry_id, 0.0)
+            candidate.neighbour = best.get(entry_id, 0.0)
+            lift = config.neighbour_weight * candidate.neighbour
             candidate.score = 1.0 - (1.0 - candidate.score) * (1.0 - lift)
 
     # -- packing --------------------------------------------------------------------------------------------
@@ -366,7 +397,7 @@ class MemorySearcher:
     def _expanded(
         self,
         namespace: Namespace,
-        ranked: Sequence[_Candidate],
+        ranked: Sequence[Candidate],
         config: RetrievalConfig,
         filters: Mapping[str, Any] | None,
         time_range: TimeRange | None,
@@ -426,7 +457,7 @@ def _named_speakers(query: str, speakers: set[str]) -> frozenset[str]:
     return frozenset(s for s in speakers if re.search(rf"\b{re.escape(s.lower())}\b", lowered))
 
 
-def _drop_replaced(ranked: list[_Candidate]) -> list[_Candidate]:
+def _drop_replaced(ranked: list[Candidate]) -> list[Candidate]:
     """Pending entries whose message already has a memory among the candidates: a batch is being written while we
     read. The memory counts, the message does not count twice."""
     if not any(c.entry.pending for c in ranked):
@@ -435,7 +466,7 @@ def _drop_replaced(ranked: list[_Candidate]) -> list[_Candidate]:
     return [c for c in ranked if not (c.entry.pending and covered.issuperset(c.entry.source_ids))]
 
 
-def _dedupe(ranked: list[_Candidate]) -> list[_Candidate]:
+def _dedupe(ranked: list[Candidate]) -> list[Candidate]:
     """The best of each text; a superseded copy (history) stays beside the current one."""
     seen: set[tuple[str, bool]] = set()
     out = []

@@ -186,7 +186,7 @@ def test_boost_window_finds_entries_beyond_the_candidates_without_a_chroma_time_
 
 
 def test_neighbours_of_low_anchors_are_not_read_and_the_top_is_unchanged(tmp_path, static_embeddings):
-    from langchain_lightmem.long_term.retrieval import _Candidate
+    from langchain_lightmem.long_term.retrieval import Candidate
 
     store = make_store(tmp_path, static_embeddings)
     store.add([entry(i, f"turn {i} of a long talk", segment=f"s{i // 4}") for i in range(40)])
@@ -197,7 +197,7 @@ def test_neighbours_of_low_anchors_are_not_read_and_the_top_is_unchanged(tmp_pat
     store.fetch = lambda ns, ids, **kw: fetched.extend(ids) or fetch(ns, ids, **kw)  # type: ignore[method-assign]
 
     def spread(candidates: int) -> list[str]:
-        found = {i: _Candidate(e, score=scores[i]) for i, e in entries.items()}
+        found = {i: Candidate(e, score=scores[i]) for i, e in entries.items()}
         config = RetrievalConfig(candidates=candidates, neighbour_weight=0.8)
         searcher(store)._spread(("a",), found, config, None, False)
         return [c.entry.id for c in sorted(found.values(), key=lambda c: (-c.score, c.entry.event_time))]
