@@ -11,6 +11,7 @@ Commands:
 Examples:
     python -m benchmarks run --dataset locomo                  # LoCoMo dev8, categories 1-4, every offline system
     python -m benchmarks run --conversations conv-26 --questions 20 --systems bm25,dense,lightmem_llm_free
+    python -m benchmarks run --protocol batch,agent --systems lightmem_llm_free,lightmem_scripted
     python -m benchmarks throughput --conversation conv-26
 """
 
@@ -24,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.agent import PROTOCOLS
 from benchmarks.data import DATA_FILES, LOCOMO_CATEGORIES, DataNotFoundError, load_dataset
 from benchmarks.runner import DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR, OFFLINE_SYSTEMS, RunSpec, check_system, run
 from benchmarks.systems import SYSTEMS, SystemOptions
@@ -43,6 +45,14 @@ def _systems(text: str) -> list[str]:
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown system(s) {', '.join(unknown)}; known: {', '.join(SYSTEMS)}")
     return names
+
+
+def _protocols(text: str) -> tuple[str, ...]:
+    names = _csv(text) or []
+    unknown = [n for n in names if n not in PROTOCOLS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown protocol(s) {', '.join(unknown)}; known: {', '.join(PROTOCOLS)}")
+    return tuple(dict.fromkeys(names))
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -87,6 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
         type=_systems,
         default=list(OFFLINE_SYSTEMS),
         help=f"comma-separated, 'offline' (default) or 'all'; known: {', '.join(SYSTEMS)}",
+    )
+    p.add_argument(
+        "--protocol",
+        type=_protocols,
+        default=("batch",),
+        metavar="LIST",
+        help="how conversations are fed, comma-separated: batch (default: each system's ingest, then every "
+        "question), agent (LightMem turn by turn through LightMemMiddleware in create_agent, no flush, questions "
+        "at session starts), agent_flushed (agent's reference: flushed after every session); "
+        "batch,agent compares them in one run",
+    )
+    p.add_argument(
+        "--agent-max-tokens",
+        type=int,
+        default=1000,
+        help="agent protocols: LightMemMiddleware max_tokens, the context a question gets (default 1000)",
     )
     p.add_argument("--depth", type=int, default=100, help="hits retrieved per question (default 100)")
     p.add_argument("--out", metavar="DIR", help="results folder (default benchmarks/results/<dataset>-<time>)")
@@ -209,6 +235,8 @@ def cmd_run(args: argparse.Namespace, command: str) -> int:
         keep_work=args.keep_work,
         progress=not args.no_progress,
         threads=args.threads,
+        protocols=args.protocol,
+        agent_max_tokens=args.agent_max_tokens,
     )
     doc = run(spec, command=command)
     out = Path(args.out) if args.out else DEFAULT_RESULTS_DIR / f"{args.dataset}-{_stamp()}"
