@@ -102,6 +102,8 @@ class RunSpec:
     threads: int = 1
     protocols: tuple[str, ...] = ("batch",)
     agent_max_tokens: int = 1000
+    embeddings: str = "minilm"
+    """``minilm`` (every published number) or ``static`` (the 64-d test embedder: quick checks only)."""
 
 
 def load_selection(spec: RunSpec) -> Dataset:
@@ -236,7 +238,9 @@ class _SystemRun:
         cache_dir = Path(spec.cache_dir)
         self.embeddings: Any = None
         if cls.needs_embeddings:
-            self.embeddings = load_embeddings()
+            from langchain_lightmem.config import EmbeddingConfig
+
+            self.embeddings = load_embeddings(EmbeddingConfig(backend=spec.embeddings))
             if spec.embedding_cache:
                 self.embeddings = DiskCachedEmbeddings(self.embeddings, cache_dir / "embeddings")
         model: BaseChatModel | None = None
