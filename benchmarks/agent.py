@@ -28,11 +28,14 @@ what the agent protocol would score if every finished turn were in long-term mem
 Example:
     .. code-block:: python
 
+        schedule = ask_schedule(conversation)  # {session index: questions asked before it}
         feed = AgentFeed(memory, conversation, k=100, max_tokens=1000)
         for index, session in enumerate(conversation.sessions):
             feed.idle()
             hits = [feed.recall(q.text) for q in schedule.get(index, [])]
             feed.session(session, progress=lambda n: None)
+        feed.idle()
+        hits = [feed.recall(q.text) for q in schedule.get(len(conversation.sessions), [])]
         feed.close()
 """
 

@@ -129,6 +129,7 @@ def agent_section(doc: dict[str, Any]) -> list[str]:
         return []
     batch = {s["system"]: s for s in _batch(ran)}
     budget = agents[0]["agent"]["max_tokens"]
+    described = next((s.get("protocol", "") for s in agents if protocol_of(s) == "agent"), "not run")
     key = f"recall@budget{budget}"
     rows = []
     for s in agents:
@@ -152,7 +153,7 @@ def agent_section(doc: dict[str, Any]) -> list[str]:
         "",
         "## Agent protocol beside the batch protocol",
         "",
-        f"Agent protocol: {agents[0].get('protocol', '')}. Recall within {budget:,} tokens is scored on what "
+        f"Agent protocol: {described}. Recall within {budget:,} tokens is scored on what "
         "LightMemMiddleware would inject (`middleware.recall`) when each question is first answerable; the batch "
         "protocol asks every question after the whole conversation, flushed. `agent_flushed` is the agent "
         "protocol's reference: the same schedule and recall, over memory flushed after every session.",

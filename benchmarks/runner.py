@@ -494,18 +494,13 @@ class _SystemRun:
         }
         if self.protocol_name in AGENT_PROTOCOLS:
             points = [p for c in self.conversations for p in c["asking_points"]]
-            asked = sum(p["questions"] for p in points)
             result["agent"] = {
                 "max_tokens": spec.agent_max_tokens,
                 "asked": {
                     "at_session_start": self.asked["at_session_start"],
                     "after_last_session": self.asked["after_last_session"],
                 },
-                # Share of the turns fed so far that were in long-term memory when questions were asked (weighted
-                # by the questions asked at each point).
-                "written_when_asked": sum(p["questions"] * p["turns_written"] / p["turns_fed"] for p in points) / asked
-                if asked
-                else None,
+                "written_when_asked": _written_share(points),
                 "agent_replies": self.replies,
             }
         if cache:
@@ -515,6 +510,15 @@ class _SystemRun:
 
 def _metrics_only(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in ("id", "category", "scorable", "qa_answer", "asked_before")}
+
+
+def _written_share(points: list[dict[str, Any]]) -> float | None:
+    """The share of the turns fed so far that were in long-term memory when questions were asked, weighted by the
+    questions asked at each point (``None`` when none was asked)."""
+    asked = sum(p["questions"] for p in points)
+    if not asked:
+        return None
+    return sum(p["questions"] * p["turns_written"] / max(p["turns_fed"], 1) for p in points) / asked
 
 
 def _recalled(results: list[Any]) -> list[Hit]:
