@@ -11,7 +11,11 @@ Commands:
 Examples:
     python -m benchmarks run --dataset locomo                  # LoCoMo dev8, categories 1-4, every offline system
     python -m benchmarks run --conversations conv-26 --questions 20 --systems bm25,dense,lightmem_llm_free
+    python -m benchmarks run --protocol batch,agent --systems lightmem_llm_free,lightmem_scripted
     python -m benchmarks throughput --conversation conv-26
+
+Exit codes: 0 when something was measured; 1 when nothing was (data missing, every system skipped, no question
+scored) or a system failed, with ``error: ...`` on stderr; 2 for a wrong command line.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.data import DATA_FILES, LOCOMO_CATEGORIES, DataNotFoundError, load_dataset
+from benchmarks.agent import PROTOCOLS
+from benchmarks.data import DATA_FILES, LOCOMO_CATEGORIES, load_dataset
+from benchmarks.exits import NothingMeasured, command, positive_int
 from benchmarks.runner import DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR, OFFLINE_SYSTEMS, RunSpec, check_system, run
 from benchmarks.systems import SYSTEMS, SystemOptions
 
@@ -43,6 +49,14 @@ def _systems(text: str) -> list[str]:
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown system(s) {', '.join(unknown)}; known: {', '.join(SYSTEMS)}")
     return names
+
+
+def _protocols(text: str) -> tuple[str, ...]:
+    names = _csv(text) or []
+    unknown = [n for n in names if n not in PROTOCOLS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown protocol(s) {', '.join(unknown)}; known: {', '.join(PROTOCOLS)}")
+    return tuple(dict.fromkeys(names))
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -88,12 +102,34 @@ def build_parser() -> argparse.ArgumentParser:
         default=list(OFFLINE_SYSTEMS),
         help=f"comma-separated, 'offline' (default) or 'all'; known: {', '.join(SYSTEMS)}",
     )
-    p.add_argument("--depth", type=int, default=100, help="hits retrieved per question (default 100)")
+    p.add_argument(
+        "--protocol",
+        type=_protocols,
+        default=("batch",),
+        metavar="LIST",
+        help="how conversations are fed, comma-separated: batch (default: each system's ingest, then every "
+        "question), agent (LightMem turn by turn through LightMemMiddleware in create_agent, no flush, questions "
+        "at session starts), agent_flushed (agent's reference: flushed after every session); "
+        "batch,agent compares them in one run",
+    )
+    p.add_argument(
+        "--agent-max-tokens",
+        type=positive_int,
+        default=1000,
+        help="agent protocols: LightMemMiddleware max_tokens, the context a question gets (default 1000)",
+    )
+    p.add_argument("--depth", type=positive_int, default=100, help="hits retrieved per question (default 100)")
     p.add_argument("--out", metavar="DIR", help="results folder (default benchmarks/results/<dataset>-<time>)")
     p.add_argument("--cache", metavar="DIR", default=str(DEFAULT_CACHE_DIR), help="cache folder (embeddings, mem0)")
     p.add_argument("--work", metavar="DIR", help="where systems keep their data folders (default: a temp folder)")
     p.add_argument("--keep-work", action="store_true", help="keep the systems' data folders after the run")
     p.add_argument("--no-embedding-cache", action="store_true", help="embed everything afresh (cold speeds)")
+    p.add_argument(
+        "--embeddings",
+        choices=["minilm", "static"],
+        default="minilm",
+        help="minilm (default, every published number) or static (64-d test embedder: quick checks only)",
+    )
     p.add_argument("--in-process", action="store_true", help="run systems in this process (peak RSS is shared)")
     p.add_argument("--lightmem-config", type=_json_object, default={}, help="LightMemConfig overrides as JSON")
     p.add_argument(
@@ -140,8 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p = commands.add_parser("scale", help="search latency per retrieval mode at 100k entries in one namespace")
     p.add_argument("--data", metavar="PATH", help="data folder (default ../shared/data/)")
-    p.add_argument("--entries", type=int, default=100_000, help="entries in the namespace (default 100000)")
-    p.add_argument("--queries", type=int, default=200, help="questions timed per mode (default 200)")
+    p.add_argument("--entries", type=positive_int, default=100_000, help="entries in the namespace (default 100000)")
+    p.add_argument("--queries", type=positive_int, default=200, help="questions timed per mode (default 200)")
     p.add_argument("--cache", metavar="DIR", default=str(DEFAULT_CACHE_DIR), help="cache folder (embeddings)")
     p.add_argument("--work", metavar="DIR", help="data folder of the namespace (kept; reused when it matches)")
     p.add_argument("--out", metavar="DIR", help="results folder (default benchmarks/results/scale-<time>)")
@@ -209,19 +245,45 @@ def cmd_run(args: argparse.Namespace, command: str) -> int:
         keep_work=args.keep_work,
         progress=not args.no_progress,
         threads=args.threads,
+        protocols=args.protocol,
+        embeddings=args.embeddings,
+        agent_max_tokens=args.agent_max_tokens,
     )
     doc = run(spec, command=command)
     out = Path(args.out) if args.out else DEFAULT_RESULTS_DIR / f"{args.dataset}-{_stamp()}"
     paths = write_report(doc, out, plots=not args.no_plots)
     print(markdown(doc))
     print("wrote " + ", ".join(str(p) for p in paths))
-    return 1 if any("error" in s for s in doc["systems"]) else 0
+    return _verdict(doc, questions=True)
+
+
+def _verdict(doc: dict[str, Any], *, questions: bool) -> int:
+    """1 (with the reason on stderr) when a system failed; :class:`NothingMeasured` when nothing ran, or, with
+    ``questions``, when no question was scored; else 0."""
+    ran = [s for s in doc["systems"] if "skipped" not in s and "error" not in s]
+    if not ran:
+        why = "; ".join(f"{s['system']}: {s.get('skipped') or s.get('error')}" for s in doc["systems"])
+        raise NothingMeasured(f"nothing was measured: no system ran ({why or 'no system selected'})")
+    if questions and not any(s["scored_questions"] for s in ran):
+        raise NothingMeasured(
+            "nothing was measured: no question with evidence was scored (the selection has none: check "
+            "--questions, --categories and --max-sessions)"
+        )
+    failed = [s for s in doc["systems"] if "error" in s]
+    for s in failed:
+        print(f"error: {s['system']} ({s.get('protocol_name', 'batch')}) failed: {s['error']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from benchmarks.report import load, markdown, write_report
 
-    doc = load(args.results)
+    try:
+        doc = load(args.results)
+    except FileNotFoundError as exc:
+        raise NothingMeasured(
+            f"no results to report: {exc.filename} does not exist (give a results.json or its folder)"
+        ) from None
     folder = Path(args.results)
     paths = write_report(doc, folder if folder.is_dir() else folder.parent, plots=not args.no_plots)
     print(markdown(doc))
@@ -242,6 +304,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     data = load_dataset(
         args.dataset, args.data, categories=set(LOCOMO_CATEGORIES) if args.dataset == "locomo" else None
     )
+    if not data.conversations:
+        raise NothingMeasured(f"{data.path} holds no conversation")
     print(f"{data.name}: {data.path}")
     print(
         f"{len(data.conversations)} conversations, {sum(len(c.sessions) for c in data.conversations):,} sessions, "
@@ -290,9 +354,10 @@ def cmd_throughput(args: argparse.Namespace, command: str) -> int:
             tps = f"{row['turns_per_second']:.1f} turns/s" if row["turns_per_second"] else "-"
             print(f"      {stage:11} {row['seconds']:8.2f} s  {tps}")
     print(f"wrote {out}")
-    return 1 if any("error" in s for s in doc["systems"]) else 0
+    return _verdict(doc, questions=False)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
@@ -309,9 +374,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "scale":
             return cmd_scale(args, command)
         return cmd_throughput(args, command)
-    except DataNotFoundError as exc:
-        print(f"skipped: {exc}", file=sys.stderr)
-        return 0
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

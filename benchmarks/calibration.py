@@ -152,9 +152,11 @@ def fit(path: Path, budget: int, k: int, k_bm25: float, neighbour_weight: float)
         test = [q for q in questions if q["conversation"] in held_out]
         x = np.array([features(c, k_bm25) for q in train for c in q["candidates"]])
         y = np.array([float(c["evidence"]) for q in train for c in q["candidates"]])
-        w = fit_logistic(x, y)
+        w = [float(v) for v in fit_logistic(x, y)]
         fused_recall, cal_recall, shown = [], [], {t: [0, 0] for t in (None, 0.05, 0.1, 0.2, 0.3, 0.5)}
-        best_scores, evidence_scores, other_scores = [], [], []
+        best_scores: list[float] = []
+        evidence_scores: list[float] = []
+        other_scores: list[float] = []
         for q in test:
             evidence = set(q["evidence"])
             fused = sorted(q["candidates"], key=lambda c: -c["score"])

@@ -16,18 +16,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from benchmarks.exits import command, positive_int
+
 if TYPE_CHECKING:
     from chromadb.api.types import Where
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.chroma_filter",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=[5_000, 20_000, 50_000])
-    parser.add_argument("--queries", type=int, default=64)
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[5_000, 20_000, 50_000])
+    parser.add_argument("--queries", type=positive_int, default=64)
     args = parser.parse_args(argv)
     import chromadb
     from chromadb.config import Settings

@@ -26,14 +26,14 @@ from typing import Any
 
 from tqdm import tqdm
 
+from benchmarks.exits import NothingMeasured, chitchat, command, positive_int
 from langchain_lightmem import LightMem, LightMemConfig, MemoryEntry
 from langchain_lightmem.testing import ScriptedChatModel
 
 
 def chat_texts(n: int, repeat: float, seed: int) -> list[str]:
     """``n`` chitchat messages; a ``repeat`` fraction are copies of earlier ones (near-duplicates to find)."""
-    import chitchat_dataset
-
+    chitchat_dataset = chitchat()
     rng = random.Random(seed)
     texts: list[str] = []
     for conversation in chitchat_dataset.ConversationDataset():
@@ -111,16 +111,26 @@ def run_size(n: int, *, new_fraction: float, repeat: float, embeddings: str, see
     return rows
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1] (got {value}): 0 would measure nothing")
+    return value
+
+
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.consolidation",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000], help="sizes (default 10k 100k)")
+    parser.add_argument(
+        "--entries", type=positive_int, nargs="+", default=[10_000, 100_000], help="sizes (default 10k 100k)"
+    )
     parser.add_argument(
         "--new",
-        type=float,
+        type=_fraction,
         nargs="+",
         default=[1.0, 0.01],
         help="fractions of entries new in the measured run (default 1.0 = first run, 0.01)",
@@ -134,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.entries:
         for fraction in args.new:
             rows += run_size(n, new_fraction=fraction, repeat=args.repeat, embeddings=args.embeddings, seed=args.seed)
+    if not rows:
+        raise NothingMeasured("no consolidation run was measured (no entries were loaded)")
     header = list(rows[0])
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))

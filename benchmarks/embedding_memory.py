@@ -20,12 +20,13 @@ import sys
 import time
 from typing import Any
 
+from benchmarks.exits import NothingMeasured, chitchat, command, positive_int
+
 ENCODERS = ("plain", "shipped")
 
 
 def _texts(n: int) -> list[str]:
-    import chitchat_dataset
-
+    chitchat_dataset = chitchat()
     texts: list[str] = []
     for conv in chitchat_dataset.Dataset().values():
         texts += [" ".join(part["text"] for part in message) for message in conv["messages"]]
@@ -62,10 +63,11 @@ def measure(encoder: str, n: int, every: int) -> dict[str, Any]:
     return {"samples": samples, "texts_per_s": round(n / (time.perf_counter() - started), 1)}
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.embedding_memory", description=__doc__.split("\n")[0])
-    parser.add_argument("--texts", type=int, default=9000, help="texts per encoder (default 9000)")
-    parser.add_argument("--every", type=int, default=1500, help="RSS sample interval in texts (default 1500)")
+    parser.add_argument("--texts", type=positive_int, default=9000, help="texts per encoder (default 9000)")
+    parser.add_argument("--every", type=positive_int, default=1500, help="RSS sample interval in texts (default 1500)")
     parser.add_argument("--encoder", choices=ENCODERS, help=argparse.SUPPRESS)  # the child process's job
     args = parser.parse_args(argv)
     if args.encoder:
@@ -77,10 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         child = [sys.executable, "-m", "benchmarks.embedding_memory", "--encoder", encoder]
         out = subprocess.run(
             [*child, "--texts", str(args.texts), "--every", str(args.every)],
-            check=True,
+            check=False,
             capture_output=True,
             text=True,
         )
+        if out.returncode != 0 or not out.stdout.strip():
+            tail = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise NothingMeasured(f"the {encoder} encoder's process exited with code {out.returncode}: {tail}")
         results[encoder] = json.loads(out.stdout.strip().splitlines()[-1])
     points = [s["texts"] for s in results["plain"]["samples"]]
     print(f"`python -m benchmarks.embedding_memory --texts {args.texts} --every {args.every}`\n")

@@ -17,14 +17,16 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.exits import command, positive_int
 from langchain_lightmem import LightMem, LightMemConfig
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.footprint", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--namespaces", type=int, default=200)
+    parser.add_argument("--namespaces", type=positive_int, default=200)
     parser.add_argument("--embeddings", default="static", help="static (default) or minilm")
     args = parser.parse_args(argv)
     process = psutil.Process()

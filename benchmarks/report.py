@@ -49,6 +49,21 @@ def _ran(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in doc["systems"] if "skipped" not in s and "error" not in s]
 
 
+def protocol_of(s: dict[str, Any]) -> str:
+    """``batch``, ``agent`` or ``agent_flushed`` (results written before the agent protocol are batch)."""
+    return str(s.get("protocol_name", "batch"))
+
+
+def label(s: dict[str, Any]) -> str:
+    """A result's row name: the system, and its protocol unless batch."""
+    protocol = protocol_of(s)
+    return s["system"] if protocol == "batch" else f"{s['system']} ({protocol})"
+
+
+def _batch(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in results if protocol_of(s) == "batch"]
+
+
 def _cost(s: dict[str, Any], phase: str, key: str) -> Any:
     return s["cost"][phase][key]
 
@@ -61,7 +76,7 @@ def category_label(dataset: str, category: str) -> str:
 
 def goals(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """The issue's goals checked on this run: (goal, target, measured, verdict). Empty when they do not apply."""
-    by_name = {s["system"]: s for s in _ran(doc)}
+    by_name = {s["system"]: s for s in _batch(_ran(doc))}
     rows: list[tuple[str, str, str, str]] = []
     light, mem0 = by_name.get("lightmem_scripted"), by_name.get("mem0")
     if light and mem0:
@@ -90,18 +105,98 @@ def goals(doc: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                         verdict,
                     )
                 )
-    timed = [s.get("wall_seconds", 0.0) for s in doc["systems"] if s["system"] != "lightmem_endpoint"]
+    timed = [s.get("wall_seconds", 0.0) for s in _batch(doc["systems"]) if s["system"] != "lightmem_endpoint"]
     if timed:
         minutes = sum(timed) / 60
         rows.append(
             (
-                "run time, all systems but the endpoint",
+                "run time, all systems but the endpoint (batch protocol)",
                 f"< {GOAL_MINUTES:.0f} min",
                 f"{minutes:.1f} min",
                 "met" if minutes < GOAL_MINUTES else "not met",
             )
         )
     return rows
+
+
+def agent_section(doc: dict[str, Any]) -> list[str]:
+    """The agent protocols beside the batch protocol, per system: recall within the middleware's budget, the
+    construction calls, when questions were asked and how much of the conversation was in long-term memory then.
+    Empty when no agent protocol ran."""
+    ran = _ran(doc)
+    agents = [s for s in ran if protocol_of(s) != "batch"]
+    if not agents:
+        return []
+    batch = {s["system"]: s for s in _batch(ran)}
+    budget = agents[0]["agent"]["max_tokens"]
+    described = next((s.get("protocol", "") for s in agents if protocol_of(s) == "agent"), "not run")
+    key = f"recall@budget{budget}"
+    rows = []
+    for s in agents:
+        base = batch.get(s["system"])
+        asked = s["agent"]["asked"]
+        rows.append(
+            [
+                label(s),
+                base["retrieval"].get(key) if base else None,
+                s["retrieval"].get(key),
+                s["retrieval"].get(f"all@budget{budget}"),
+                s["retrieval"].get(f"answer@budget{budget}"),
+                s["retrieval"].get(f"hits@budget{budget}"),
+                s["agent"]["written_when_asked"],
+                f"{asked['at_session_start']:,} / {asked['after_last_session']:,}",
+                _cost(base, "ingest", "calls_per_1k_turns") if base else None,
+                _cost(s, "ingest", "calls_per_1k_turns"),
+            ]
+        )
+    out = [
+        "",
+        "## Agent protocol beside the batch protocol",
+        "",
+        f"Agent protocol: {described}. Recall within {budget:,} tokens is scored on what "
+        "LightMemMiddleware would inject (`middleware.recall`) when each question is first answerable; the batch "
+        "protocol asks every question after the whole conversation, flushed. `agent_flushed` is the agent "
+        "protocol's reference: the same schedule and recall, over memory flushed after every session.",
+        "",
+        _table(
+            [
+                "system",
+                f"batch recall ≤{budget}",
+                f"recall ≤{budget}",
+                f"all ≤{budget}",
+                f"answer in ≤{budget}",
+                f"hits in ≤{budget}",
+                "turns in long-term memory when asked",
+                "asked at session starts / after the last",
+                "batch construction calls / 1k turns",
+                "construction calls / 1k turns",
+            ],
+            rows,
+        ),
+    ]
+    checks = []
+    for s in (a for a in agents if protocol_of(a) == "agent"):
+        base = batch.get(s["system"])
+        if base is None:
+            continue
+        ours, theirs = s["retrieval"].get(key), base["retrieval"].get(key)
+        if ours is not None and theirs is not None:
+            verdict = "met" if ours >= theirs else "not met"
+            checks.append((f"{s['system']}: agent recall ≤{budget}", f"≥ batch ({theirs:.3f})", f"{ours:.3f}", verdict))
+        ours, theirs = _cost(s, "ingest", "calls_per_1k_turns"), _cost(base, "ingest", "calls_per_1k_turns")
+        if ours is not None and theirs is not None:
+            verdict = "met" if ours <= theirs else "not met"
+            checks.append(
+                (
+                    f"{s['system']}: agent construction calls / 1k turns",
+                    f"≤ batch ({theirs:.1f})",
+                    f"{ours:.1f}",
+                    verdict,
+                )
+            )
+    if checks:
+        out += ["", "### Goals (issue 16)", "", _table(["goal", "target", "measured", "verdict"], checks)]
+    return out
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -136,7 +231,7 @@ def markdown(doc: dict[str, Any]) -> str:
             ],
             [
                 [
-                    s["system"],
+                    label(s),
                     s["llm"],
                     s.get("protocol") or "",
                     _cost(s, "ingest", "calls_per_1k_turns"),
@@ -172,7 +267,7 @@ def markdown(doc: dict[str, Any]) -> str:
             ],
             [
                 [
-                    s["system"],
+                    label(s),
                     *[s["retrieval"].get(c) for c in metric_cols],
                     *[s["retrieval"].get(c) for c in budget_cols],
                     s["retrieval"].get("all@budget1000"),
@@ -194,10 +289,7 @@ def markdown(doc: dict[str, Any]) -> str:
             "",
             _table(
                 ["system", *[f"{category_label(dataset, c)} (n={counts[c]})" for c in categories]],
-                [
-                    [s["system"], *[s["by_category"].get(c, {}).get("recall@budget1000") for c in categories]]
-                    for s in ran
-                ],
+                [[label(s), *[s["by_category"].get(c, {}).get("recall@budget1000") for c in categories]] for s in ran],
             ),
         ]
     out += [
@@ -219,7 +311,7 @@ def markdown(doc: dict[str, Any]) -> str:
             ],
             [
                 [
-                    s["system"],
+                    label(s),
                     s["speed"]["turns_per_second"],
                     s["speed"]["search_ms"]["p50"],
                     s["speed"]["search_ms"]["p95"],
@@ -247,19 +339,20 @@ def markdown(doc: dict[str, Any]) -> str:
             _table(
                 ["system", "stage", "seconds", "turns/s"],
                 [
-                    [s["system"], stage, row["seconds"], row["turns_per_second"]]
+                    [label(s), stage, row["seconds"], row["turns_per_second"]]
                     for s in staged
                     for stage, row in s["speed"]["stages"].items()
                 ],
             ),
         ]
+    out += agent_section(doc)
     goal_rows = goals(doc) if dataset == "locomo" else []
     if goal_rows:
         out += ["", "## Goals (issue 6)", "", _table(["goal", "target", "measured", "verdict"], goal_rows)]
     others = [s for s in doc["systems"] if "skipped" in s or "error" in s]
     if others:
         out += ["", "## Not run", ""]
-        out += [f"- **{s['system']}**: {s.get('skipped') or 'error: ' + s['error']}" for s in others]
+        out += [f"- **{label(s)}**: {s.get('skipped') or 'error: ' + s['error']}" for s in others]
     return "\n".join(out).replace("\n\n\n", "\n\n") + "\n"
 
 
@@ -283,7 +376,7 @@ def plot(doc: dict[str, Any], folder: Path) -> list[Path]:
     for i, s in enumerate(ran):
         x = _cost(s, "ingest", "input_tokens_per_1k_turns") or 0.0
         y = s["retrieval"]["recall@budget1000"]
-        ax.scatter([x], [y], s=50, marker=markers[i % len(markers)], label=s["system"])
+        ax.scatter([x], [y], s=50, marker=markers[i % len(markers)], label=label(s))
     ax.set_xscale("symlog", linthresh=10_000)
     ax.legend(fontsize=8, loc="best")
     ax.set_xlabel("construction input tokens per 1,000 turns (scripted model; 0 = no LLM)")
@@ -300,7 +393,7 @@ def plot(doc: dict[str, Any], folder: Path) -> list[Path]:
     width = 0.8 / len(ran)
     for i, s in enumerate(ran):
         values = [s["by_category"].get(c, {}).get("recall@budget1000") or 0.0 for c in categories]
-        ax.bar([j + i * width for j in range(len(categories))], values, width, label=s["system"])
+        ax.bar([j + i * width for j in range(len(categories))], values, width, label=label(s))
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(categories))])
     ax.set_xticklabels([category_label(doc["dataset"], c) for c in categories], fontsize=8)
     ax.set_ylabel("evidence recall within 1,000 context tokens")

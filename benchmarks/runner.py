@@ -4,6 +4,11 @@ Each system runs in its own process by default (``isolate``), so its peak RSS is
 leaks from one system into the next. Within a system, every conversation gets a fresh working folder (deleted
 afterwards unless ``keep_work``). LLM calls and tokens are counted per phase by the system's own chat model.
 
+``protocols`` says how the conversations are fed: ``batch`` (each system's own ``ingest``, then every question),
+and for LightMem also ``agent`` (turn by turn through ``LightMemMiddleware`` in a ``create_agent`` agent, no
+flush, questions asked at session starts) and ``agent_flushed`` (its reference, flushed after every session);
+see :mod:`benchmarks.agent`. Each (system, protocol) pair is one result.
+
 Example:
     .. code-block:: python
 
@@ -16,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
@@ -36,12 +42,14 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from tqdm import tqdm
 
+from benchmarks.agent import AGENT_PROTOCOLS, END, PROTOCOLS, AskingPoint, ask_schedule, build_feed, describe
 from benchmarks.data import REPO_ROOT, Conversation, Dataset, Question, load_dataset, select
 from benchmarks.embeddings import DiskCachedEmbeddings
 from benchmarks.llm import Meter, build_chat_model, endpoint_configured
 from benchmarks.metrics import BUDGETS, KS, aggregate, by_category, latency_summary, per_thousand, score_question
 from benchmarks.systems import SYSTEMS, MemorySystem, RunContext, SystemOptions, SystemUnavailable
-from benchmarks.systems.base import Progress
+from benchmarks.systems.base import Hit, Progress
+from benchmarks.systems.lightmem import LightMemSystem, hit_from
 from langchain_lightmem.tokens import TokenCounter
 
 DEFAULT_RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -93,6 +101,10 @@ class RunSpec:
     keep_work: bool = False
     progress: bool = True
     threads: int = 1
+    protocols: tuple[str, ...] = ("batch",)
+    agent_max_tokens: int = 1000
+    embeddings: str = "minilm"
+    """``minilm`` (every published number) or ``static`` (the 64-d test embedder: quick checks only)."""
 
 
 def load_selection(spec: RunSpec) -> Dataset:
@@ -171,33 +183,46 @@ def _options_for(spec: RunSpec) -> SystemOptions:
     return options
 
 
-def run_system(spec: RunSpec, name: str) -> dict[str, Any]:
-    """Run one system over the selection and return its result (``skipped`` / ``error`` when it did not run)."""
+def check_protocol(name: str, protocol: str) -> str | None:
+    """Why system ``name`` cannot run under ``protocol``, or ``None`` when it can."""
+    if protocol not in PROTOCOLS:
+        return f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}"
+    if protocol in AGENT_PROTOCOLS and not issubclass(SYSTEMS[name], LightMemSystem):
+        return f"the {protocol} protocol drives LightMem through LightMemMiddleware; {name} has no middleware"
+    return None
+
+
+def _head(name: str, protocol: str) -> dict[str, Any]:
     cls = SYSTEMS[name]
-    reason = check_system(name)
+    return {"system": name, "protocol_name": protocol, "summary": cls.summary, "llm": cls.llm}
+
+
+def run_system(spec: RunSpec, name: str, protocol: str = "batch") -> dict[str, Any]:
+    """Run one system over the selection under ``protocol`` and return its result (``skipped`` / ``error`` when it
+    did not run)."""
+    reason = check_protocol(name, protocol) or check_system(name)
     if reason:
-        return {"system": name, "summary": cls.summary, "llm": cls.llm, "skipped": reason}
+        return {**_head(name, protocol), "skipped": reason}
     try:
-        return _run_system(spec, cls)
+        return _run_system(spec, SYSTEMS[name], protocol)
     except Exception as exc:  # one broken system must not sink the run: the report shows it
         return {
-            "system": name,
-            "summary": cls.summary,
-            "llm": cls.llm,
+            **_head(name, protocol),
             "error": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(limit=8),
         }
 
 
-def _run_system(spec: RunSpec, cls: type[MemorySystem]) -> dict[str, Any]:
+def _run_system(spec: RunSpec, cls: type[MemorySystem], protocol: str) -> dict[str, Any]:
     from langchain_lightmem.models import offline_environment
 
     offline_environment()
     _set_threads(spec.threads)
     data = load_selection(spec)
-    run = _SystemRun(spec, cls)
-    bar_ingest = tqdm(total=data.turns, desc=f"{cls.name} ingest", unit="turn", disable=not spec.progress)
-    bar_query = tqdm(total=len(data.questions), desc=f"{cls.name} query", unit="q", disable=not spec.progress)
+    run = _SystemRun(spec, cls, protocol)
+    label = cls.name if protocol == "batch" else f"{cls.name} {protocol}"
+    bar_ingest = tqdm(total=data.turns, desc=f"{label} ingest", unit="turn", disable=not spec.progress)
+    bar_query = tqdm(total=len(data.questions), desc=f"{label} query", unit="q", disable=not spec.progress)
     with bar_ingest, bar_query:
         for conv in data.conversations:
             run.conversation(conv, bar_ingest.update, bar_query.update)
@@ -207,14 +232,16 @@ def _run_system(spec: RunSpec, cls: type[MemorySystem]) -> dict[str, Any]:
 class _SystemRun:
     """One system over the selected conversations: the work per conversation, and the running totals."""
 
-    def __init__(self, spec: RunSpec, cls: type[MemorySystem]) -> None:
+    def __init__(self, spec: RunSpec, cls: type[MemorySystem], protocol: str = "batch") -> None:
         from langchain_lightmem.models import load_embeddings
 
-        self.spec, self.cls = spec, cls
+        self.spec, self.cls, self.protocol_name = spec, cls, protocol
         cache_dir = Path(spec.cache_dir)
         self.embeddings: Any = None
         if cls.needs_embeddings:
-            self.embeddings = load_embeddings()
+            from langchain_lightmem.config import EmbeddingConfig
+
+            self.embeddings = load_embeddings(EmbeddingConfig(backend=spec.embeddings))
             if spec.embedding_cache:
                 self.embeddings = DiskCachedEmbeddings(self.embeddings, cache_dir / "embeddings")
         model: BaseChatModel | None = None
@@ -228,7 +255,10 @@ class _SystemRun:
             from benchmarks.qa import QAEvaluator
 
             self.qa = QAEvaluator(spec.dataset)
-        self.work_root = Path(spec.work_dir or tempfile.mkdtemp(prefix="lightmem-bench-")) / cls.name
+        # One folder per (system, protocol): Chroma keeps a client per path for the life of the process, so a
+        # folder deleted and made again in the same process would be written through a stale, read-only handle.
+        folder = cls.name if protocol == "batch" else f"{cls.name}-{protocol}"
+        self.work_root = Path(spec.work_dir or tempfile.mkdtemp(prefix="lightmem-bench-")) / folder
         self.baseline_rss = _rss_mb()
         self.records: list[dict[str, Any]] = []
         self.conversations: list[dict[str, Any]] = []
@@ -240,8 +270,17 @@ class _SystemRun:
         self.memories = self.memory_tokens = 0
         self.disk: int | None = 0
         self.protocol = ""
+        self.replies = 0
+        self.asked: Counter[str] = Counter()
 
     def conversation(self, conv: Conversation, ingested: Progress, answered: Callable[[int], Any]) -> None:
+        """Feed ``conv`` to a fresh system under this run's protocol, measure it, ask every question."""
+        if self.protocol_name == "batch":
+            self._batch(conv, ingested, answered)
+        else:
+            self._agent(conv, ingested, answered)
+
+    def _batch(self, conv: Conversation, ingested: Progress, answered: Callable[[int], Any]) -> None:
         """Build the system for ``conv`` in a fresh folder, ingest, consolidate, measure, ask every question."""
         workdir = self.work_root / conv.id
         shutil.rmtree(workdir, ignore_errors=True)
@@ -282,13 +321,113 @@ class _SystemRun:
             if not self.spec.keep_work:
                 shutil.rmtree(workdir, ignore_errors=True)
 
+    def _agent(self, conv: Conversation, ingested: Progress, answered: Callable[[int], Any]) -> None:
+        """Feed ``conv`` turn by turn (:mod:`benchmarks.agent`), asking each question when it first can be."""
+        spec = self.spec
+        workdir = self.work_root / conv.id
+        shutil.rmtree(workdir, ignore_errors=True)
+        system = self.cls(self.ctx, conv, workdir)
+        assert isinstance(system, LightMemSystem)  # check_protocol let only LightMem through
+        memory = system.open_memory()
+        feed = build_feed(
+            self.protocol_name,
+            memory,
+            conv,
+            k=spec.depth,
+            max_tokens=spec.agent_max_tokens,
+            middleware_options=system.middleware_options(),
+        )
+        packing = ", packed context" if system.middleware_options().get("packing") else ""
+        self.protocol = (
+            f"{describe(self.protocol_name, spec.agent_max_tokens)}; search: retrieval "
+            f"{memory.config.retrieval.mode}{packing}"
+        )
+        schedule = ask_schedule(conv)
+        session_of = {t.id: t.session for t in conv.turns}
+        points: list[AskingPoint] = []
+        seconds = 0.0
+        try:
+            for index in range(len(conv.sessions) + 1):
+                started = time.perf_counter()
+                with _phase(self.meter, "ingest"):
+                    feed.idle()
+                seconds += time.perf_counter() - started
+                due = schedule.get(index, [])
+                before = conv.sessions[index].id if index < len(conv.sessions) else END
+                # Asked as the first message of the session (or after the last one): "now" is that session's date.
+                asked_at = conv.sessions[min(index, len(conv.sessions) - 1)].date
+                if due:
+                    fed = sum(len(s.turns) for s in conv.sessions[:index])
+                    points.append(AskingPoint(before, len(due), fed, feed.turns_written()))
+                    ask = functools.partial(_recall_at, feed, asked_at)
+                    with _phase(self.meter, "query"):
+                        for question in due:
+                            record = self._score(question, session_of, ask)
+                            record["asked_before"] = before
+                            self.records.append(record)
+                            self.asked["after_last_session" if before == END else "at_session_start"] += 1
+                            answered(1)
+                if index < len(conv.sessions):
+                    started = time.perf_counter()
+                    with _phase(self.meter, "ingest"):
+                        feed.session(conv.sessions[index], ingested)
+                    seconds += time.perf_counter() - started
+            with _phase(self.meter, "ingest"):
+                feed.close()  # the app shuts down: the middleware extracts what its threads left open
+            self.turns += len(conv.turns)
+            self.ingest_seconds += seconds
+            self.stages.update(system.stage_seconds())
+            self.replies += feed.replies
+            texts = system.memories()
+            self.memories += len(texts)
+            self.memory_tokens += sum(self.counter.count_many(texts))
+            size = system.disk_bytes()
+            self.disk = None if size is None or self.disk is None else self.disk + size
+            self.conversations.append(
+                {
+                    "id": conv.id,
+                    "turns": len(conv.turns),
+                    "questions": len(conv.questions),
+                    "ingest_seconds": seconds,
+                    "asking_points": [p.as_dict() for p in points],
+                }
+            )
+        finally:
+            with contextlib.suppress(Exception):
+                feed.close()
+            with contextlib.suppress(Exception):
+                system.close()
+            if not spec.keep_work:
+                shutil.rmtree(workdir, ignore_errors=True)
+
     def _ask(
         self, system: MemorySystem, question: Question, session_of: dict[str, str], asked: datetime | None
     ) -> dict[str, Any]:
+        return self._score(
+            question,
+            session_of,
+            lambda text: system.search_at(text, self.spec.depth, reference_time=asked),
+            everything=getattr(system, "all_hits", None),
+        )
+
+    def _score(
+        self,
+        question: Question,
+        session_of: dict[str, str],
+        search: Callable[[str], list[Hit]],
+        *,
+        everything: Any = None,
+    ) -> dict[str, Any]:
+        """Ask ``question`` through ``search``, time it, score the hits by provenance (and QA with an endpoint)."""
         spec = self.spec
         started = time.perf_counter()
-        hits = system.search_at(question.text, spec.depth, reference_time=asked)
+        hits = search(question.text)
         self.latencies.append(time.perf_counter() - started)
+        # The agent protocols' hits are what the middleware injects (within its max_tokens): larger budgets do
+        # not apply to them.
+        budgets = spec.budgets
+        if self.protocol_name in AGENT_PROTOCOLS:
+            budgets = tuple(b for b in spec.budgets if b <= spec.agent_max_tokens)
         record = score_question(
             hits,
             question.evidence,
@@ -297,13 +436,14 @@ class _SystemRun:
             evidence_sessions=question.evidence_sessions,
             session_of=session_of,
             ks=spec.ks,
-            budgets=spec.budgets,
+            budgets=budgets,
         )
         record.update(id=question.id, category=question.category, scorable=question.scorable)
         if self.qa is not None:
-            everything = getattr(system, "all_hits", None)
             if callable(everything):  # full text: the whole conversation, in order
                 context = "\n".join(h.text for h in reversed(everything()))
+            elif self.protocol_name in AGENT_PROTOCOLS:  # what the middleware injects
+                context = "\n".join(h.text for h in hits)
             else:
                 fit = score_question(
                     hits,
@@ -322,9 +462,7 @@ class _SystemRun:
         scored = [r for r in self.records if r["scorable"]]
         cache = self.embeddings if isinstance(self.embeddings, DiskCachedEmbeddings) else None
         result: dict[str, Any] = {
-            "system": cls.name,
-            "summary": cls.summary,
-            "llm": cls.llm,
+            **_head(cls.name, self.protocol_name),
             "protocol": self.protocol,
             "conversations": self.conversations,
             "turns": turns,
@@ -358,32 +496,55 @@ class _SystemRun:
             "qa": {"accuracy": aggregate(self.records).get("qa_correct"), **self.qa.usage()} if self.qa else None,
             "records": self.records,
         }
+        if self.protocol_name in AGENT_PROTOCOLS:
+            points = [p for c in self.conversations for p in c["asking_points"]]
+            result["agent"] = {
+                "max_tokens": spec.agent_max_tokens,
+                "asked": {
+                    "at_session_start": self.asked["at_session_start"],
+                    "after_last_session": self.asked["after_last_session"],
+                },
+                "written_when_asked": _written_share(points),
+                "agent_replies": self.replies,
+            }
         if cache:
             cache.close()
         return result
 
 
 def _metrics_only(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in ("id", "category", "scorable", "qa_answer")}
+    return {k: v for k, v in record.items() if k not in ("id", "category", "scorable", "qa_answer", "asked_before")}
 
 
-def _worker(spec: RunSpec, name: str, out: str) -> None:
-    Path(out).write_text(json.dumps(run_system(spec, name)))
+def _written_share(points: list[dict[str, Any]]) -> float | None:
+    """The share of the turns fed so far that were in long-term memory when questions were asked, weighted by the
+    questions asked at each point (``None`` when none was asked)."""
+    asked = sum(p["questions"] for p in points)
+    if not asked:
+        return None
+    return sum(p["questions"] * p["turns_written"] / max(p["turns_fed"], 1) for p in points) / asked
 
 
-def _run_isolated(spec: RunSpec, name: str) -> dict[str, Any]:
+def _recalled(results: list[Any]) -> list[Hit]:
+    return [hit_from(r) for r in results]
+
+
+def _worker(spec: RunSpec, name: str, protocol: str, out: str) -> None:
+    Path(out).write_text(json.dumps(run_system(spec, name, protocol)))
+
+
+def _run_isolated(spec: RunSpec, name: str, protocol: str) -> dict[str, Any]:
+    if reason := check_protocol(name, protocol):  # no process for a pair that cannot run
+        return {**_head(name, protocol), "skipped": reason}
     with tempfile.TemporaryDirectory(prefix="lightmem-bench-") as tmp:
         out = Path(tmp) / "result.json"
-        process = multiprocessing.get_context("spawn").Process(target=_worker, args=(spec, name, str(out)))
+        process = multiprocessing.get_context("spawn").Process(target=_worker, args=(spec, name, protocol, str(out)))
         process.start()
         process.join()
         if out.exists():
             return dict(json.loads(out.read_text()))
-        cls = SYSTEMS[name]
         return {
-            "system": name,
-            "summary": cls.summary,
-            "llm": cls.llm,
+            **_head(name, protocol),
             "error": f"worker process exited with code {process.exitcode} before writing a result",
         }
 
@@ -409,6 +570,9 @@ def run(spec: RunSpec, *, command: str = "") -> dict[str, Any]:
     unknown = [s for s in spec.systems if s not in SYSTEMS]
     if unknown:
         raise ValueError(f"unknown system(s) {', '.join(unknown)}; known: {', '.join(SYSTEMS)}")
+    unknown = [p for p in spec.protocols if p not in PROTOCOLS]
+    if unknown or not spec.protocols:
+        raise ValueError(f"unknown protocol(s) {', '.join(unknown) or '(none given)'}; use {', '.join(PROTOCOLS)}")
     data = load_selection(spec)  # fail early on missing data or bad ids
     if not spec.isolate:
         _set_threads(spec.threads)
@@ -418,12 +582,17 @@ def run(spec: RunSpec, *, command: str = "") -> dict[str, Any]:
     results = []
     try:
         for name in spec.systems:
-            system_started = time.perf_counter()
-            result = _run_isolated(spec_run, name) if spec.isolate else run_system(spec_run, name)
-            result["wall_seconds"] = time.perf_counter() - system_started
-            results.append(result)
-            status = result.get("skipped") or result.get("error") or f"done in {result['wall_seconds']:.0f} s"
-            print(f"[benchmarks] {name}: {status}", file=sys.stderr, flush=True)
+            for protocol in spec.protocols:
+                system_started = time.perf_counter()
+                if spec.isolate:
+                    result = _run_isolated(spec_run, name, protocol)
+                else:
+                    result = run_system(spec_run, name, protocol)
+                result["wall_seconds"] = time.perf_counter() - system_started
+                results.append(result)
+                status = result.get("skipped") or result.get("error") or f"done in {result['wall_seconds']:.0f} s"
+                label = name if protocol == "batch" else f"{name} ({protocol})"
+                print(f"[benchmarks] {label}: {status}", file=sys.stderr, flush=True)
     finally:
         if spec.work_dir is None and not spec.keep_work:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -455,3 +624,8 @@ def run(spec: RunSpec, *, command: str = "") -> dict[str, Any]:
         "notes": notes,
         "systems": results,
     }
+
+
+def _recall_at(feed: Any, when: Any, question: str) -> list[Hit]:
+    """What the agent's middleware would inject for ``question`` sent at ``when``, as harness hits."""
+    return _recalled(feed.recall(question, reference_time=when))

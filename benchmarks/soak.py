@@ -24,15 +24,14 @@ from typing import Any
 import psutil
 from tqdm import tqdm
 
+from benchmarks.exits import NothingMeasured, chitchat, command, positive_int
 from langchain_lightmem import LightMem, LightMemConfig
 from langchain_lightmem.testing import ScriptedChatModel
 
 
 def conversations(limit_turns: int) -> list[list[dict[str, Any]]]:
     """Chitchat conversations as message dicts (two alternating speakers), up to ``limit_turns`` turns in all."""
-    import chitchat_dataset
-
-    data = chitchat_dataset.Dataset()
+    data = chitchat().Dataset()
     out: list[list[dict[str, Any]]] = []
     total = 0
     t0 = datetime(2020, 1, 1, tzinfo=UTC)
@@ -58,15 +57,16 @@ def conversations(limit_turns: int) -> list[list[dict[str, Any]]]:
     return out
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.soak", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--turns", type=int, default=100_000)
-    parser.add_argument("--users", type=int, default=50, help="namespaces the conversations are spread over")
+    parser.add_argument("--turns", type=positive_int, default=100_000)
+    parser.add_argument("--users", type=positive_int, default=50, help="namespaces the conversations are spread over")
     parser.add_argument("--embeddings", default="minilm", help="minilm (default) or static")
     parser.add_argument("--scripted", action="store_true", help="extract with the scripted chat model")
-    parser.add_argument("--sample-every", type=int, default=5_000)
+    parser.add_argument("--sample-every", type=positive_int, default=5_000)
     parser.add_argument("--consolidate-every", type=int, default=25_000, help="0 disables")
     parser.add_argument("--data-dir", type=Path, help="keep the data here (default: a temporary folder)")
     parser.add_argument("--out", type=Path, help="write samples as JSON here")
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                 memory.flush(f"user-{n}")
             elapsed = time.perf_counter() - started
             entries = sum(memory.stats(f"user-{n}").entries for n in range(args.users))
+    if not samples:
+        raise NothingMeasured("no turn was ingested: the chitchat data yielded no conversation")
     quarter = max(1, len(samples) // 4)
     early = [s["rss_mb"] for s in samples[1 : 1 + quarter]] or [samples[0]["rss_mb"]]
     late = [s["rss_mb"] for s in samples[-quarter:]]

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks.exits import command, positive_int
 from benchmarks.sensory.data import topic_streams
 from langchain_lightmem.models import embed_in_batches, load_attention_encoder, load_embeddings
 from langchain_lightmem.sensory.attention import AttentionEncoder, default_layers
@@ -109,11 +110,12 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+@command
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.sensory.attention_signal", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument("--streams", type=positive_int, default=100)
     parser.add_argument("--split", choices=["dev", "test"], default="dev")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--window-tokens", type=int, default=512)
@@ -121,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", default="", help="encoder folder or hub id (default: packaged all-MiniLM-L6-v2)")
     args = parser.parse_args(argv)
     print(report(run(args)))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

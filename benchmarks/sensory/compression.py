@@ -26,7 +26,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks.data import DataNotFoundError, load_locomo
+from benchmarks.data import load_locomo
+from benchmarks.exits import command
 from benchmarks.sensory import publish
 from benchmarks.sensory.metrics import answer_survival
 from langchain_lightmem.config import CompressionConfig
@@ -74,10 +75,7 @@ class Rescorer:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    try:
-        conversations = load_locomo(args.data).conversations[: args.conversations]
-    except DataNotFoundError as exc:
-        sys.exit(str(exc))
+    conversations = load_locomo(args.data).conversations[: args.conversations]  # missing data: exit 1 (command)
     by_id = {(c.id, t.id): t.text for c in conversations for t in c.turns}
     questions = [q for c in conversations for q in c.questions if q.evidence]
     evidence_ids = sorted({(q.conversation_id, e) for q in questions for e in q.evidence})
@@ -159,7 +157,8 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+@command
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.sensory.compression", description=__doc__.split("\n")[0]
     )
@@ -176,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     publish(run(args), report, args.json)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

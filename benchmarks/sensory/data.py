@@ -30,9 +30,9 @@ def chitchat_conversations(min_turns: int = 6, max_turns: int = 40) -> list[tupl
     A message is one sender's consecutive utterances; the first sender of a conversation is ``user``, the other
     ``assistant`` (sender ids would give boundaries away).
     """
-    import chitchat_dataset
+    from benchmarks.exits import chitchat
 
-    raw = json.loads(Path(chitchat_dataset._PATH).read_text())
+    raw = json.loads(Path(chitchat()._PATH).read_text())
     out = []
     for conv in raw.values():
         messages = conv["messages"]

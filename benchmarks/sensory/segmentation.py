@@ -24,6 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from benchmarks.exits import command, positive_int
 from benchmarks.sensory import publish
 from benchmarks.sensory.data import Stream, stream_messages, topic_streams
 from benchmarks.sensory.metrics import boundary_matches, pk, window_diff
@@ -169,11 +170,12 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+@command
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.sensory.segmentation", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--streams", type=int, default=200, help="number of synthetic streams (default 200)")
+    parser.add_argument("--streams", type=positive_int, default=200, help="number of synthetic streams (default 200)")
     parser.add_argument("--split", choices=["dev", "test"], default="test", help="conversation half (tune on dev)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backends", default="hybrid,similarity,fixed", help="comma-separated segmenters")
@@ -193,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     publish(run(args), report, args.json)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -25,7 +25,8 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from benchmarks.data import DataNotFoundError, load_locomo
+from benchmarks.data import load_locomo
+from benchmarks.exits import command
 from benchmarks.sensory import publish
 from benchmarks.sensory.compression import standin_llmlingua2
 from langchain_lightmem import LightMem, LightMemConfig
@@ -38,10 +39,7 @@ DEFAULT_CONFIGS = (
 
 def sessions(path: Path | None, conversation: int) -> list[list[dict[str, Any]]]:
     """The sessions of one LoCoMo conversation as the message dicts ``LightMem.add`` takes (turn ids kept)."""
-    try:
-        conv = load_locomo(path).conversations[conversation]
-    except DataNotFoundError as exc:
-        sys.exit(str(exc))
+    conv = load_locomo(path).conversations[conversation]  # missing data: exit 1 (command)
     return [[turn.as_message() for turn in session.turns] for session in conv.sessions]
 
 
@@ -113,7 +111,8 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+@command
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sensory.throughput", description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, help="LoCoMo json or its folder (default ../shared/data)")
     parser.add_argument("--conversation", type=int, default=0, help="which conversation (index, default 0)")
@@ -122,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     publish(run(args), report, args.json)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

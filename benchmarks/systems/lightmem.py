@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from benchmarks.systems.base import Hit, MemorySystem, Progress, folder_bytes
+
+if TYPE_CHECKING:
+    from langchain_lightmem import LightMem
 
 _PART = re.compile(r"#p\d+$")
 
@@ -47,12 +50,23 @@ class LightMemSystem(MemorySystem):
         overrides["retrieval"] = {**self.retrieval, **overrides.get("retrieval", {})}
         return LightMemConfig(data_dir=self.workdir, **overrides)
 
-    def ingest(self, progress: Progress) -> None:
+    def open_memory(self) -> LightMem:
+        """This conversation's ``LightMem`` in the working folder, its namespace the conversation id (the agent
+        protocols feed it themselves; :meth:`ingest` feeds it the batch way)."""
         from langchain_lightmem import LightMem
 
         model = self.ctx.chat_model if self.llm != "none" else None
         self.memory = LightMem(self._config(), chat_model=model, embeddings=self.embeddings)
         self.namespace = self.conversation.id
+        return self.memory
+
+    def middleware_options(self) -> dict[str, Any]:
+        """``LightMemMiddleware`` options of this variant under the agent protocols (its retrieval settings are
+        already in the memory's config)."""
+        return {}
+
+    def ingest(self, progress: Progress) -> None:
+        self.open_memory()
         for session in self.conversation.sessions:
             if session.turns:
                 self.memory.add(
@@ -75,10 +89,7 @@ class LightMemSystem(MemorySystem):
         return self.search_at(query, k, reference_time=None)
 
     def search_at(self, query: str, k: int, *, reference_time: datetime | None) -> list[Hit]:
-        return [
-            Hit(hit.render(), _sources(hit), hit.score)
-            for hit in self.memory.search(self.namespace, query, k=k, reference_time=reference_time)
-        ]
+        return [hit_from(hit) for hit in self.memory.search(self.namespace, query, k=k, reference_time=reference_time)]
 
     def memories(self) -> list[str]:
         return [e.text for e in self.memory.entries(self.namespace)]
@@ -92,6 +103,12 @@ class LightMemSystem(MemorySystem):
 
 def _sources(hit: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_PART.sub("", s) for s in hit.entry.source_ids))
+
+
+def hit_from(result: Any) -> Hit:
+    """A LightMem ``SearchResult`` as the harness scores it: its rendered line, the turns it came from (message
+    parts ``<id>#p2`` count as their turn), its score."""
+    return Hit(result.render(), _sources(result), result.score)
 
 
 class LightMemDense(LightMemSystem):
@@ -113,6 +130,9 @@ class LightMemContext(LightMemSystem):
     def _search_protocol(self) -> str:
         return f", context packed to {self.ctx.options.lightmem_budget} tokens then ranked hits"
 
+    def middleware_options(self) -> dict[str, Any]:
+        return {"packing": True}
+
     def search_at(self, query: str, k: int, *, reference_time: datetime | None) -> list[Hit]:
         budget = self.ctx.options.lightmem_budget
         context = self.memory.context(self.namespace, query, max_tokens=budget, reference_time=reference_time)
@@ -124,7 +144,7 @@ class LightMemContext(LightMemSystem):
             counts.pop()
         packed = {item.hit.entry.id for item in context.items}
         rest = self.memory.search(self.namespace, query, k=k, reference_time=reference_time)
-        hits += [Hit(h.render(), _sources(h), h.score) for h in rest if h.entry.id not in packed]
+        hits += [hit_from(h) for h in rest if h.entry.id not in packed]
         return hits[:k]
 
 

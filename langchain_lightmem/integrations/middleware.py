@@ -67,6 +67,11 @@ def format_memories(
     return "\n".join([header, *lines]) if lines else ""
 
 
+def _sent_at(message: BaseMessage) -> Any:
+    """When a message was sent, if it says (``additional_kwargs["timestamp"]``): the query's "now"."""
+    return message.additional_kwargs.get("timestamp")
+
+
 def latest_user_text(messages: Sequence[BaseMessage]) -> BaseMessage | None:
     """The most recent human message with text, or ``None``."""
     for message in reversed(messages):
@@ -214,33 +219,38 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
             return request.override(system_message=SystemMessage(f"{system.content}\n\n{block}".strip()))
         return request.override(system_message=SystemMessage([*system.content, {"type": "text", "text": block}]))
 
-    def _compute_block(self, namespace: Namespace, text: str) -> tuple[str, list[SearchResult]]:
+    def _compute_block(
+        self, namespace: Namespace, text: str, reference_time: Any = None
+    ) -> tuple[str, list[SearchResult]]:
         """The prompt block for ``text`` and the memories it holds, in the order shown."""
+        options = {**self.retrieval, "reference_time": reference_time}
         if self.packing:
-            context = self.memory.context(
-                namespace, text, max_tokens=self._context_budget(), k=self.k, **self.retrieval
-            )
+            context = self.memory.context(namespace, text, max_tokens=self._context_budget(), k=self.k, **options)
             block = self._packed_block(context)
             return block, (context.hits if block else [])
-        hits = self.memory.search(namespace, text, k=self.k, **self.retrieval)
+        hits = self.memory.search(namespace, text, k=self.k, **options)
         if self.min_score is not None:
             hits = [h for h in hits if h.score >= self.min_score]
         block = format_memories(hits, self._counter, max_tokens=self.max_tokens, header=self.header)
         return block, hits[: len(block.splitlines()) - 1] if block else []
 
-    def recall(self, query: str, *, namespace: str | Sequence[str]) -> list[SearchResult]:
+    def recall(self, query: str, *, namespace: str | Sequence[str], reference_time: Any = None) -> list[SearchResult]:
         """The memories this middleware would inject for a user message ``query`` (what the model sees), in order.
+
+        ``reference_time`` is when the message is sent (default now): "last week" in it is read against it.
 
         Example:
             .. code-block:: python
 
                 [hit.entry.text for hit in memory_middleware.recall("Where do I live?", namespace="alice")]
         """
-        return self._compute_block(normalize_namespace(namespace), query)[1]
+        return self._compute_block(normalize_namespace(namespace), query, reference_time)[1]
 
-    async def arecall(self, query: str, *, namespace: str | Sequence[str]) -> list[SearchResult]:
+    async def arecall(
+        self, query: str, *, namespace: str | Sequence[str], reference_time: Any = None
+    ) -> list[SearchResult]:
         """Async :meth:`recall` (in a worker thread)."""
-        return await asyncio.to_thread(self.recall, query, namespace=namespace)
+        return await asyncio.to_thread(self.recall, query, namespace=namespace, reference_time=reference_time)
 
     def wrap_model_call(
         self, request: ModelRequest[Any], handler: Callable[[ModelRequest[Any]], ModelResponse[Any]]
@@ -252,7 +262,7 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         key = self._cache_key(namespace, message)
         block = self._cached(key)
         if block is None:
-            block = self._remember_block(key, self._compute_block(namespace, message.text)[0])
+            block = self._remember_block(key, self._compute_block(namespace, message.text, _sent_at(message))[0])
         return handler(self._with_block(request, block))
 
     async def awrap_model_call(
@@ -265,7 +275,7 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         key = self._cache_key(namespace, message)
         block = self._cached(key)
         if block is None:
-            computed = await asyncio.to_thread(self._compute_block, namespace, message.text)
+            computed = await asyncio.to_thread(self._compute_block, namespace, message.text, _sent_at(message))
             block = self._remember_block(key, computed[0])
         return await handler(self._with_block(request, block))
 
@@ -345,6 +355,7 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         (their short tails would otherwise wait for the next idle flush). Call it before closing the ``LightMem``."""
         self.flush()
         with self._recent_lock:
-            threads, self._threads = sorted(self._threads, key=str), set()
-        for namespace, thread in threads:
-            self.memory.flush(namespace, thread_id=thread)
+            namespaces = sorted({namespace for namespace, _ in self._threads})
+            self._threads = set()
+        for namespace in namespaces:  # one flush per user: its threads' tails share full batches
+            self.memory.flush(namespace)
