@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from datetime import time as day_time
 from importlib.resources import files
@@ -308,6 +308,22 @@ def _check_stored(memory: LightMem, ids: dict[tuple[Namespace, str], tuple[str, 
                 )
 
 
+def _chunks(planned: Planned, size: int) -> Iterator[tuple[Namespace, list[Any], list[str]]]:
+    """``(namespace, messages, origins)`` of at most ``size`` messages, across the threads of a namespace (each
+    message carries its thread): bigger calls embed in bigger batches and write the store less often."""
+    by_namespace: dict[Namespace, list[tuple[Any, str]]] = {}
+    for ns, conv in planned:
+        rows = by_namespace.setdefault(ns, [])
+        for message, origin in zip(conv.messages, conv.origins, strict=True):
+            if conv.thread_id is not None and isinstance(message, dict) and message.get("thread_id") is None:
+                message = {**message, "thread_id": conv.thread_id}
+            rows.append((message, origin))
+    for ns, rows in by_namespace.items():
+        for start in range(0, len(rows), size):
+            part = rows[start : start + size]
+            yield ns, [m for m, _ in part], [o for _, o in part]
+
+
 def _ingest(memory: LightMem, planned: Planned, *, flush: bool, chunk: int) -> dict[str, Any]:
     """Add the validated conversations in chunks, then flush, inside one progress display."""
     total = sum(len(conv.messages) for _, conv in planned)
@@ -316,26 +332,23 @@ def _ingest(memory: LightMem, planned: Planned, *, flush: bool, chunk: int) -> d
     touched: list[Namespace] = []
     written = batches = 0
     with Progress(total, desc="ingest", unit="msg") as progress:
-        for ns, conv in planned:
+        for ns, part, origins in _chunks(planned, chunk):
             if ns not in touched:
                 touched.append(ns)
-            for start in range(0, len(conv.messages), chunk):
-                part = conv.messages[start : start + chunk]
-                try:
-                    result = memory.add(part, namespace=ns, thread_id=conv.thread_id)
-                except InvalidMessageError as exc:  # another writer got there between validation and now
-                    at = start + (exc.index or 0)
-                    where = conv.origins[at] if at < len(conv.origins) else conv.origins[start]
-                    raise InvalidMessageError(
-                        f"{where}: {_reason(exc)} (messages before it are stored; once fixed, run the same "
-                        "command again: nothing is stored twice)"
-                    ) from None
-                # a long message is stored in parts <id>#p1, #p2, ...: count the message once
-                accepted.update(f"{'/'.join(ns)}\0{i.split('#p')[0]}" for i in result.accepted)
-                duplicates.update(f"{'/'.join(ns)}\0{i.split('#p')[0]}" for i in result.duplicates)
-                written += result.entries_written
-                batches += result.batches_extracted
-                progress.update(len(part))
+            try:
+                result = memory.add(part, namespace=ns)
+            except InvalidMessageError as exc:  # another writer got there between validation and now
+                where = origins[exc.index or 0] if (exc.index or 0) < len(origins) else origins[0]
+                raise InvalidMessageError(
+                    f"{where}: {_reason(exc)} (messages before it are stored; once fixed, run the same "
+                    "command again: nothing is stored twice)"
+                ) from None
+            # a long message is stored in parts <id>#p1, #p2, ...: count the message once
+            accepted.update(f"{'/'.join(ns)}\0{i.split('#p')[0]}" for i in result.accepted)
+            duplicates.update(f"{'/'.join(ns)}\0{i.split('#p')[0]}" for i in result.duplicates)
+            written += result.entries_written
+            batches += result.batches_extracted
+            progress.update(len(part))
         if flush:
             for i, ns in enumerate(touched, start=1):
                 progress.phase(f"flush {'/'.join(ns)} ({i}/{len(touched)})")
@@ -768,7 +781,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--namespace", type=_text, help="namespace for every message (default: the file's); org/alice for nested"
     )
     p.add_argument("--no-flush", dest="flush", action="store_false", help="leave the buffers open afterwards")
-    p.add_argument("--chunk", type=_count, default=16, help="messages per add() call (default 16)")
+    p.add_argument(
+        "--chunk", type=_count, default=64, help="messages per add() call, across the threads of a namespace (64)"
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = command("search", help="search a namespace's memories")
