@@ -1,8 +1,8 @@
-"""The snippets of docs/surfaces/*.md run as written, page by page, offline (one process, default MiniLM)."""
+"""Every Python block of the docs (docs/**/*.md and the README) runs on its own, as written, offline: each in a
+fresh process and an empty folder, with the default MiniLM embeddings. A block that needs something must build it."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -10,42 +10,48 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-PAGES = sorted((DOCS / "surfaces").glob("*.md"))
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = sorted([*(ROOT / "docs").rglob("*.md"), ROOT / "README.md"])
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+BLOCKS = [
+    pytest.param(source, id=f"{page.relative_to(ROOT)}#{number}")
+    for page in PAGES
+    for number, source in enumerate(BLOCK.findall(page.read_text(encoding="utf-8")), start=1)
+]
 
 RUNNER = """
-import ast, asyncio, json, sys
+import ast, asyncio, sys
 
-scope = {"__name__": "__docs__"}
-for number, source in enumerate(json.loads(sys.stdin.read()), start=1):
-    code = compile(source, f"{sys.argv[1]} block {number}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    result = eval(code, scope)
-    if asyncio.iscoroutine(result):
-        asyncio.run(result)
-if "middleware" in scope:
-    scope["middleware"].close()
+source = sys.stdin.read()
+code = compile(source, sys.argv[1], "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+scope = {"__name__": "__main__"}
+result = eval(code, scope)
+if asyncio.iscoroutine(result):
+    asyncio.run(result)
+for name in ("middleware", "memory"):  # let background work finish before the process ends
+    if hasattr(scope.get(name), "close"):
+        scope[name].close()
 print("ok")
 """
 
 
 def test_every_surface_has_a_page_with_snippets() -> None:
-    assert {p.stem for p in PAGES} >= {"agents", "chat-history", "retriever", "store"}
-    for page in PAGES:
+    surfaces = {p.stem: p for p in (ROOT / "docs" / "surfaces").glob("*.md")}
+    assert set(surfaces) >= {"agents", "chat-history", "retriever", "store"}
+    for page in surfaces.values():
         assert BLOCK.findall(page.read_text(encoding="utf-8")), page
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
-def test_doc_snippets_run(page: Path, tmp_path: Path) -> None:
-    blocks = BLOCK.findall(page.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("source", BLOCKS)
+def test_doc_block_runs_on_its_own(source: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     out = subprocess.run(
-        [sys.executable, "-c", RUNNER, page.name],
-        input=json.dumps(blocks),
+        [sys.executable, "-c", RUNNER, request.node.callspec.id],
+        input=source,
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=tmp_path,  # the snippets write ./memory
+        cwd=tmp_path,  # blocks write ./memory
         check=False,
     )
     assert out.returncode == 0, out.stderr[-4000:]
