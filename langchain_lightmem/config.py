@@ -181,6 +181,28 @@ class ConsolidationConfig(_Section):
     lease_seconds: float = Field(1800.0, gt=0, description="How long one runner owns a namespace.")
 
 
+class RelevanceConfig(_Section):
+    """How a ranking score becomes a relevance: the probability that a hit is what the query asks about.
+
+    Ranking scores are relative to a query's candidates (a lone memory ranks first with 0.5 whatever the query);
+    relevance is comparable across queries, memories and store items, so ``min_score`` can gate what an agent is
+    shown. ``hybrid`` (also used for ``lexical`` mode): logistic weights of (intercept, ranking score, the query's
+    best raw cosine, the query's best BM25 as ``bm25 / (bm25 + bm25_saturation)``). ``dense`` (dense mode and store
+    items): weights of (intercept, cosine, the query's best cosine). Within a query relevance is monotone in the
+    ranking score, so it never changes the order. Fitted with ``python -m benchmarks.calibration`` on LoCoMo for
+    the packaged all-MiniLM-L6-v2 (docs/retrieval.md); refit them for other embeddings.
+    """
+
+    hybrid: tuple[float, float, float, float] = (-11.64, 7.64, 4.75, 1.25)
+    dense: tuple[float, float, float] = (-7.72, 13.59, -5.13)
+    bm25_saturation: float = Field(5.0, gt=0.0)
+    models: tuple[str, ...] = Field(
+        ("all-MiniLM-L6-v2",),
+        description="Embedding models these weights were fitted for. With another model relevance still orders "
+        "hits the same, but its values are not calibrated: the agent surfaces then apply no default min_score.",
+    )
+
+
 class RetrievalConfig(_Section):
     """How long-term memory is searched and packed into a prompt (docs/retrieval.md).
 
@@ -216,6 +238,7 @@ class RetrievalConfig(_Section):
     lexical_path: Path | None = Field(
         None, description="SQLite file of the BM25 index; default <data_dir>/lexical.sqlite3 (in memory if ephemeral)."
     )
+    relevance: RelevanceConfig = Field(default_factory=RelevanceConfig)
 
 
 class BackgroundConfig(_Section):

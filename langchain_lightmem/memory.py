@@ -32,7 +32,7 @@ from langchain_lightmem.long_term.consolidation import LLMDecider
 from langchain_lightmem.long_term.lexical import LexicalIndex
 from langchain_lightmem.long_term.retrieval import MemoryContext, MemorySearcher
 from langchain_lightmem.long_term.store import ChromaMemoryStore
-from langchain_lightmem.models import load_embeddings
+from langchain_lightmem.models import embeddings_model_id, load_embeddings
 from langchain_lightmem.normalize import MessageLike, parse_timestamp
 from langchain_lightmem.pipeline import Pipeline
 from langchain_lightmem.sensory.compression import Compressor, build_compressor
@@ -209,6 +209,11 @@ class LightMem:
     @property
     def store(self) -> ChromaMemoryStore:
         return self.pipeline.store
+
+    @property
+    def relevance_calibrated(self) -> bool:
+        """Whether search scores are calibrated relevance for these embeddings (``retrieval.relevance.models``)."""
+        return embeddings_model_id(self.embeddings) in self.config.retrieval.relevance.models
 
     @property
     def llm_free(self) -> bool:

@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, NotRequired
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired
 
 try:
     from langchain.agents.middleware.types import (
@@ -34,6 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from langchain_lightmem.integrations.namespaces import NamespaceTemplate, current_config
+from langchain_lightmem.long_term.relevance import default_min_score
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import Namespace, SearchResult, normalize_namespace
 
@@ -109,7 +110,9 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
     Key init args:
         memory: the :class:`~langchain_lightmem.LightMem`.
         namespace: ``("{user_id}",)`` (default) or any template.
-        k / max_tokens / min_score: how many memories, how many prompt tokens, and the lowest score kept.
+        k / max_tokens / min_score: how many memories, how many prompt tokens, and the lowest relevance kept
+            (``"auto"``: 0.02, which drops clearly unrelated memories, where relevance is calibrated for the
+            memory's embeddings, else none; ``None`` keeps all ``k``).
         packing: inject the packed context of :meth:`LightMem.context` (grouped by day, one date header per day,
             top hits with their topic-segment neighbours) instead of one dated line per ranked memory.
         retrieval: ``RetrievalConfig`` overrides for these searches (``{"mode": "dense"}``, ...).
@@ -148,7 +151,7 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         namespace: str | Sequence[str] | NamespaceTemplate = ("{user_id}",),
         k: int = 5,
         max_tokens: int = 512,
-        min_score: float | None = None,
+        min_score: float | Literal["auto"] | None = "auto",
         roles: Sequence[str] = ("user", "assistant"),
         inject: bool = True,
         ingest: bool = True,
@@ -166,7 +169,7 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         self.namespace = NamespaceTemplate(namespace)
         self.k = k
         self.max_tokens = max_tokens
-        self.min_score = min_score
+        self.min_score = default_min_score(memory.relevance_calibrated) if min_score == "auto" else min_score
         self.roles = frozenset(roles)
         self.inject = inject
         self.ingest = ingest

@@ -56,6 +56,7 @@ from langgraph.store.base import (
     validate_op_namespace,
 )
 
+from langchain_lightmem.config import RelevanceConfig
 from langchain_lightmem.errors import ConfigurationError, StoreError
 from langchain_lightmem.integrations.filters import (
     MAX_VALUE_CHARS,
@@ -66,6 +67,7 @@ from langchain_lightmem.integrations.filters import (
     pushdown_clauses,
     validate_filter,
 )
+from langchain_lightmem.long_term.relevance import dense_relevance
 from langchain_lightmem.models import embeddings_model_id
 from langchain_lightmem.types import MemoryEntry, Message, Namespace
 
@@ -103,14 +105,12 @@ def _iso(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def _item_score(cosine: float) -> float:
-    """The score of an item hit, from the cosine similarity of its best vector to the query.
-
-    The one place item scores are made: a prefix search that reaches the memories view ranks memories (scored by
-    LightMem's retrieval) and items together by score, so a calibration of either side changes only its function.
-    Today it is the cosine itself, as ``InMemoryStore`` reports it.
-    """
-    return cosine
+def _item_score(cosine: float, best_cosine: float, relevance: RelevanceConfig | None) -> float:
+    """The score of an item hit, from the cosine similarity of its best vector to the query: LightMem's relevance
+    (``long_term/relevance.py``), the scale memories are scored on, so a prefix search that reaches the memories
+    view ranks memories and items together on one scale. Monotone in the cosine, so items keep InMemoryStore's
+    order; the values differ (documented). ``relevance=None`` (``scores="cosine"``) keeps the raw cosine."""
+    return cosine if relevance is None else dense_relevance(cosine, best_cosine, relevance)
 
 
 def _dump_value(value: Any) -> str:
@@ -206,6 +206,9 @@ class LightMemStore(BaseStore):
         collection: name prefix of the two Chroma collections (``lightmem_store``; a private store adds a unique
             suffix).
         memories_label / messages_label: the views' last labels (``None`` disables one).
+        scores: ``"relevance"`` (default): item scores are LightMem's calibrated relevance, the scale of memories, so
+            items and memories rank together and ``min_score`` means the same for both; ``"cosine"``: the raw cosine,
+            as ``InMemoryStore`` reports it (same order either way).
         memory_search: ``RetrievalConfig`` overrides for searches of the memories view (default: the memory's
             retrieval config, hybrid). Scores of memories are that mode's scores (hybrid: in [0, 1]).
 
@@ -264,6 +267,7 @@ class LightMemStore(BaseStore):
         memories_label: str | None = MEMORIES,
         messages_label: str | None = MESSAGES,
         memory_search: Mapping[str, Any] | None = None,
+        scores: Literal["relevance", "cosine"] = "relevance",
     ) -> None:
         private = client is None and memory is None
         collection = collection or "lightmem_store"
@@ -279,7 +283,11 @@ class LightMemStore(BaseStore):
                 raise ConfigurationError(f"reserved label {label!r} must be a non-empty string without '.'")
         if memories_label is not None and memories_label == messages_label:
             raise ConfigurationError("memories_label and messages_label must differ")
+        if scores not in ("relevance", "cosine"):
+            raise ConfigurationError(f"scores must be 'relevance' or 'cosine', got {scores!r}")
         self.memory = memory
+        relevance = memory.config.retrieval.relevance if memory is not None else RelevanceConfig()
+        self.relevance: RelevanceConfig | None = relevance if scores == "relevance" else None
         self.memory_search = dict(memory_search or {})
         self.memories_label = memories_label if memory is not None else None
         self.messages_label = messages_label if memory is not None else None
@@ -494,8 +502,10 @@ class LightMemStore(BaseStore):
                 include=["metadatas", "distances"],
             )
             best: dict[str, float] = {}
+            top = 1.0 - float(res["distances"][0][0]) if res["distances"][0] else 0.0
             for meta, dist in zip(res["metadatas"][0], res["distances"][0], strict=True):
-                best.setdefault(meta["item"], _item_score(1.0 - float(dist)))  # cosine space: distance = 1 - cos
+                # cosine space: distance = 1 - cos
+                best.setdefault(meta["item"], _item_score(1.0 - float(dist), top, self.relevance))
             records = self._fetch_items(where, op.filter, ids=list(best))
             by_id = {_digest(_ns_text(r.item.namespace), r.item.key): r for r in records}
             ranked = [(score, by_id[i]) for i, score in best.items() if i in by_id]

@@ -10,7 +10,8 @@ template from ``context=`` or ``config["configurable"]``.
   escaped (``%2E``) so dotted ids work there too.
 
 Scores shown to the model are LightMem's relevance (see ``LightMem.search``); hits below ``min_score`` are left
-out, so the model is not handed unrelated memories as if they were answers.
+out, so the model is not handed unrelated memories as if they were answers (``"auto"``: 0.02 where relevance is
+calibrated for the memory's embeddings, else no threshold).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from langchain_lightmem.errors import ConfigurationError, InvalidMessageError
 from langchain_lightmem.integrations.filters import matches, validate_filter
 from langchain_lightmem.integrations.namespaces import NamespaceTemplate
 from langchain_lightmem.integrations.store import MEMORIES
+from langchain_lightmem.long_term.relevance import default_min_score
 from langchain_lightmem.types import MemoryEntry, Namespace
 
 Action = Literal["create", "update", "delete"]
@@ -53,8 +55,12 @@ class _Memories:
         self.memory = getattr(self.store, "memory", None)  # a LightMemStore with a LightMem: use the facade
         self.namespace = (*(_escape(p) for p in self.user), label)
 
-    def search(self, query: str, limit: int, filter: Mapping[str, Any] | None, min_score: float | None) -> str:
+    def search(
+        self, query: str, limit: int, filter: Mapping[str, Any] | None, min_score: float | Literal["auto"] | None
+    ) -> str:
         validate_filter(filter)
+        if min_score == "auto":
+            min_score = default_min_score(self.memory is not None and self.memory.relevance_calibrated)
         lines = []
         if self.memory is not None:
             hits = self.memory.search(self.user, query, k=max(limit * 4, limit) if filter else limit)
@@ -105,7 +111,7 @@ def create_search_memory_tool(
     namespace: str | Sequence[str] | NamespaceTemplate = ("{user_id}",),
     *,
     limit: int = 5,
-    min_score: float | None = None,
+    min_score: float | Literal["auto"] | None = "auto",
     label: str = MEMORIES,
     name: str = "search_memory",
 ) -> BaseTool:
@@ -223,7 +229,7 @@ def create_memory_tools(
     namespace: str | Sequence[str] | NamespaceTemplate = ("{user_id}",),
     *,
     limit: int = 5,
-    min_score: float | None = None,
+    min_score: float | Literal["auto"] | None = "auto",
     label: str = MEMORIES,
 ) -> list[BaseTool]:
     """``[search_memory, save_memory, manage_memory]`` for one namespace template.

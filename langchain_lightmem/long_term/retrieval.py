@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from langchain_lightmem.config import RetrievalConfig
+from langchain_lightmem.long_term.relevance import dense_relevance, hybrid_relevance
 from langchain_lightmem.long_term.store import ChromaMemoryStore, TimeRange, entry_where
 from langchain_lightmem.long_term.temporal import TimeWindow, parse_time_window
 from langchain_lightmem.tokens import TokenCounter
@@ -54,6 +55,7 @@ class Candidate:
     in_window: bool = False  # inside the query's time window (boost mode)
     base: float = 0.0  # the score before the segment-neighbour lift
     neighbour: float = 0.0  # the best score among its segment neighbours (what lifted it)
+    relevance: float = 0.0  # the calibrated score search returns (long_term/relevance.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +170,7 @@ class MemorySearcher:
         """The ``k`` best memories for ``query``, best first (``overrides``: any ``RetrievalConfig`` field)."""
         config = self._config(overrides)
         ranked, _ = self._rank(namespace, query, config, filters, time_range, include_history, reference_time)
-        return [SearchResult(c.entry, c.score) for c in ranked[: k or config.k]]
+        return [SearchResult(c.entry, c.relevance) for c in ranked[: k or config.k]]
 
     def explain(
         self,
@@ -278,6 +280,7 @@ class MemorySearcher:
         if config.neighbour_weight > 0 and found:
             self._spread(namespace, found, config, scope, include_history)
         ranked = sorted(found.values(), key=lambda c: (-c.score, c.entry.event_time, c.entry.id))
+        _calibrate(ranked, config)
         return _drop_replaced(_dedupe(ranked) if config.dedupe else ranked), window
 
     def _lexical(
@@ -404,7 +407,7 @@ class MemorySearcher:
         include_history: bool,
     ) -> list[ContextItem]:
         """Ranked hits, each of the top ``expand`` followed by its segment neighbours (each memory once)."""
-        items = [ContextItem(SearchResult(c.entry, c.score), rank, "") for rank, c in enumerate(ranked)]
+        items = [ContextItem(SearchResult(c.entry, c.relevance), rank, "") for rank, c in enumerate(ranked)]
         if config.expand < 1 or not items:
             return items
         anchors = [c.entry.id for c in ranked[: config.expand]]
@@ -425,7 +428,7 @@ class MemorySearcher:
                 if neighbour in seen:
                     continue
                 if neighbour in known:
-                    hit = SearchResult(known[neighbour].entry, known[neighbour].score)
+                    hit = SearchResult(known[neighbour].entry, known[neighbour].relevance)
                 elif neighbour in fetched:
                     hit = SearchResult(fetched[neighbour], 0.0)
                 else:
@@ -455,6 +458,17 @@ def _named_speakers(query: str, speakers: set[str]) -> frozenset[str]:
     """The speakers the query names (whole words, any case): "What did Caroline research?" names Caroline."""
     lowered = query.lower()
     return frozenset(s for s in speakers if re.search(rf"\b{re.escape(s.lower())}\b", lowered))
+
+
+def _calibrate(ranked: Sequence[Candidate], config: RetrievalConfig) -> None:
+    """Each candidate's relevance, from its ranking score and what the query's best matches were."""
+    best_cosine = max((c.cosine for c in ranked if c.cosine is not None), default=0.0)
+    best_bm25 = max((c.bm25 for c in ranked), default=0.0)
+    for c in ranked:
+        if config.mode == "dense":
+            c.relevance = dense_relevance(c.score, best_cosine, config.relevance)
+        else:
+            c.relevance = hybrid_relevance(c.score, best_cosine, best_bm25, config.relevance)
 
 
 def _drop_replaced(ranked: list[Candidate]) -> list[Candidate]:

@@ -179,14 +179,22 @@ def test_a_private_stores_collections_go_away_with_it() -> None:
 def test_item_scores_come_from_one_function(
     make_store: Callable[..., LightMemStore], keyword_embeddings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from langchain_lightmem.config import RelevanceConfig
     from langchain_lightmem.integrations import store as store_module
+    from langchain_lightmem.long_term.relevance import dense_relevance
 
-    store = make_store(index={"embed": keyword_embeddings, "fields": ["text"]})
+    store = make_store(index={"embed": keyword_embeddings, "fields": ["text"]}, scores="cosine")
     store.put(("d",), "pizza", {"text": "pizza"})
     store.put(("d",), "both", {"text": "pizza pasta"})
     cosine = [h.score for h in store.search(("d",), query="pizza")]
     assert cosine[0] == pytest.approx(1.0, abs=1e-4) and cosine[1] == pytest.approx(2**-0.5, abs=1e-3)
-    monkeypatch.setattr(store_module, "_item_score", lambda c: round(c / 2, 6))
+    calibrated = make_store(index={"embed": keyword_embeddings, "fields": ["text"]})  # the default: relevance
+    calibrated.put(("d",), "pizza", {"text": "pizza"})
+    calibrated.put(("d",), "both", {"text": "pizza pasta"})
+    relevance = [h.score for h in calibrated.search(("d",), query="pizza")]
+    expected = [dense_relevance(c, cosine[0], RelevanceConfig()) for c in cosine]  # type: ignore[arg-type]
+    assert relevance == pytest.approx(expected, abs=1e-4) and relevance[0] > relevance[1]
+    monkeypatch.setattr(store_module, "_item_score", lambda c, best, config: round(c / 2, 6))
     assert [h.score for h in store.search(("d",), query="pizza")] == [round(c / 2, 6) for c in cosine]  # type: ignore[operator]
 
 
@@ -451,10 +459,10 @@ def test_a_prefix_search_ranks_memories_and_items_by_their_scores(
     hits = store.search(("alice",), query="bees on the roof")
     assert {h.namespace for h in hits} == {("alice", MEMORIES), ("alice", "notes")}
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)  # type: ignore[type-var]
-    monkeypatch.setattr(store_module, "_item_score", lambda cosine: -1.0)  # items now rank below every memory
+    monkeypatch.setattr(store_module, "_item_score", lambda cosine, best, config: -1.0)  # items rank below all
     assert [h.namespace for h in store.search(("alice",), query="bees on the roof")] == [
         ("alice", MEMORIES),
         ("alice", "notes"),
     ]
-    monkeypatch.setattr(store_module, "_item_score", lambda cosine: 2.0)  # and now above
+    monkeypatch.setattr(store_module, "_item_score", lambda cosine, best, config: 2.0)  # and now above
     assert store.search(("alice",), query="bees on the roof")[0].namespace == ("alice", "notes")

@@ -26,7 +26,7 @@ def make(request: pytest.FixtureRequest, make_store: Callable[..., LightMemStore
     def factory(index: dict[str, Any] | None = None) -> BaseStore:
         if request.param == "inmemory":
             return InMemoryStore(index=index)  # type: ignore[arg-type]
-        return make_store(index=index or False)
+        return make_store(index=index or False, scores="cosine")  # parity; relevance scores: test_store.py
 
     return factory
 

@@ -120,7 +120,7 @@ class StoresAgree(RuleBasedStateMachine):
         super().__init__()
         index = {"embed": self.embeddings, "dims": 64, "fields": ["$"]}
         self.collection = f"p{uuid.uuid4().hex[:12]}"
-        self.ours = LightMemStore(client=self.client, index=index, collection=self.collection)  # type: ignore[arg-type]
+        self.ours = LightMemStore(client=self.client, index=index, collection=self.collection, scores="cosine")  # type: ignore[arg-type]
         self.reference = InMemoryStore(index=index)  # type: ignore[arg-type]
         self.present: set[tuple[tuple[str, ...], str]] = set()
 

@@ -39,8 +39,8 @@ def lightmem_store(request: pytest.FixtureRequest, make_memory: Callable[..., Li
 
     def make(index: Any = None) -> BaseStore:
         if request.param == "private":
-            return LightMemStore(index=index or False)
-        return LightMemStore(make_memory(), index=index or False)
+            return LightMemStore(index=index or False, scores="cosine")
+        return LightMemStore(make_memory(), index=index or False, scores="cosine")
 
     return make
 
