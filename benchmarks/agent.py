@@ -112,6 +112,9 @@ class AskingPoint:
 def _middleware(memory: LightMem, *, k: int, max_tokens: int, **options: Any) -> LightMemMiddleware:
     from langchain_lightmem.integrations.middleware import LightMemMiddleware
 
+    # No relevance threshold: recall is compared with the batch protocol's, which has none (the default min_score
+    # trades recall for precision; benchmarks.calibration measures that trade).
+    options.setdefault("min_score", None)
     return LightMemMiddleware(memory, roles=("user",), k=k, max_tokens=max_tokens, **options)
 
 
