@@ -1,5 +1,6 @@
 """Every Python block of the docs (docs/**/*.md and the README) runs on its own, as written, offline: each in a
-fresh process and an empty folder, with the default MiniLM embeddings. A block that needs something must build it."""
+fresh process and an empty folder, with the default MiniLM embeddings. A block that needs something must build it;
+a block that talks to ``langgraph dev`` at its default address gets a real one (on a free port)."""
 
 from __future__ import annotations
 
@@ -42,11 +43,28 @@ def test_every_surface_has_a_page_with_snippets() -> None:
         assert BLOCK.findall(page.read_text(encoding="utf-8")), page
 
 
+LANGGRAPH_DEV = "127.0.0.1:2024"
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("source", BLOCKS)
 def test_doc_block_runs_on_its_own(source: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if LANGGRAPH_DEV in source:
+        from tests.integration.servers import free_port, serve
+        from tests.integration.test_platform import langgraph_dev
+
+        port = free_port()
+        env = {"LIGHTMEM_DATA_DIR": str(tmp_path / "server"), "LIGHTMEM_EMBEDDINGS": "static"}
+        command = langgraph_dev(ROOT / "langgraph.json", port)
+        with serve(command, f"http://127.0.0.1:{port}/ok", env=env, cwd=ROOT, timeout=120):
+            run_block(source.replace(LANGGRAPH_DEV, f"127.0.0.1:{port}"), tmp_path, request.node.callspec.id)
+    else:
+        run_block(source, tmp_path, request.node.callspec.id)
+
+
+def run_block(source: str, tmp_path: Path, name: str) -> None:
     out = subprocess.run(
-        [sys.executable, "-c", RUNNER, request.node.callspec.id],
+        [sys.executable, "-c", RUNNER, name],
         input=source,
         capture_output=True,
         text=True,
