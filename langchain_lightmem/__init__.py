@@ -31,6 +31,7 @@ from langchain_lightmem.errors import (
     InvalidMessageError,
     InvalidNamespaceError,
     LightMemError,
+    MemoryMissingError,
     MissingDependencyError,
     StoreError,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "LightMemStore",
     "MemoryContext",
     "MemoryEntry",
+    "MemoryMissingError",
     "Message",
     "MissingDependencyError",
     "NamespaceStats",

@@ -467,6 +467,19 @@ def cmd_flush(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    config = _existing_data(args)
+    with _build_memory(args, config) as memory:
+        print("rebuilding long-term memory from the journal (re-embedding; no LLM call)", file=sys.stderr)
+        rebuilt = memory.rebuild(None if args.all else _namespace(args.namespace))
+    if args.json:
+        _emit([{"namespace": list(ns), "entries": n} for ns, n in rebuilt.items()])
+    else:
+        for ns, n in rebuilt.items():
+            print(f"{'/'.join(ns)}: {n} entries")
+    return 0
+
+
 def cmd_consolidate(args: argparse.Namespace) -> int:
     config = _existing_data(args)
     reports = []
@@ -854,6 +867,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--namespace", type=_text)
     g.add_argument("--all", action="store_true", help="every namespace with entries written since its last run")
     p.set_defaults(func=cmd_consolidate)
+
+    p = command(
+        "rebuild",
+        help="re-create long-term memory from the journal (a lost chroma folder; no LLM call)",
+        description="Long-term memory (Chroma and the BM25 index) is rebuilt from what the journal keeps: the "
+        "extracted memories of every written batch, memories saved or edited by hand, consolidation decisions and "
+        "the messages not extracted yet. Texts are re-embedded; no chat model is called.",
+    )
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--namespace", type=_text)
+    g.add_argument("--all", action="store_true", help="every namespace in the journal")
+    p.set_defaults(func=cmd_rebuild)
 
     p = command("stats", help="messages, memories, LLM calls, tokens and time per stage")
     p.add_argument("--namespace", type=_text, help="one namespace (default: all)")

@@ -50,3 +50,8 @@ class EmbeddingError(LightMemError):
 
 class StoreError(LightMemError):
     """The long-term store (Chroma) refused an operation."""
+
+
+class MemoryMissingError(StoreError):
+    """Long-term memory the journal says was written is missing from the store (a lost or replaced ``chroma/``
+    folder, a wiped Chroma server). ``LightMem.rebuild()`` / ``lightmem rebuild`` restores it from the journal."""

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from langchain_lightmem.accounting import StageUsage
+from langchain_lightmem.errors import LightMemError
 from langchain_lightmem.types import (
     MemoryEntry,
     Message,
@@ -38,7 +39,12 @@ from langchain_lightmem.types import (
     namespace_key,
 )
 
-SCHEMA_VERSION = 3  # 2: consolidation queue, decisions and leases (new tables); 3: messages.vector
+SCHEMA_VERSION = 4  # 2: consolidation queue, decisions, leases; 3: messages.vector; 4: namespaces, windows, saved
+
+
+class NamespaceForgottenError(LightMemError):
+    """The namespace was forgotten while this work was in flight: its result is discarded, nothing is written."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -115,6 +121,23 @@ CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS namespaces (
+    namespace  TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS windows (
+    namespace TEXT NOT NULL,
+    thread    TEXT NOT NULL,
+    start_seq INTEGER NOT NULL,
+    PRIMARY KEY (namespace, thread)
+);
+CREATE TABLE IF NOT EXISTS saved_entries (
+    namespace TEXT NOT NULL,
+    id        TEXT NOT NULL,
+    entry     TEXT NOT NULL,
+    saved_ts  REAL NOT NULL,
+    PRIMARY KEY (namespace, id)
+);
 """
 
 STAGES = ("accepted", "sensory", "short_term", "batched", "done")
@@ -183,6 +206,7 @@ class Journal:
             # executescript() would commit mid-transaction; run the statements one by one instead.
             for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 cur.execute(statement)
+            self._migrate_windows(cur)
             columns = {row[1] for row in cur.execute("PRAGMA table_info(messages)")}
             if "vector" not in columns:  # a folder from before 3: its messages get vectors when next needed
                 cur.execute("ALTER TABLE messages ADD COLUMN vector BLOB")
@@ -461,11 +485,14 @@ class Journal:
             segments.setdefault(seg_id, Segment(id=seg_id, messages=[])).messages.append(msg)
         return sorted(segments.values(), key=lambda s: s.messages[0].seq)
 
-    def create_batch(self, namespace: Namespace, batch_id: str, message_ids: Sequence[str]) -> None:
+    def create_batch(
+        self, namespace: Namespace, batch_id: str, message_ids: Sequence[str], *, generation: int | None = None
+    ) -> None:
         """Close a short-term batch: its messages wait for one extraction call."""
         ns = namespace_key(namespace)
         now = time.time()
         with self.transaction() as cur:
+            self._fence(cur, ns, generation)
             seq = self._next_seq(cur, "batch_seq", 1)
             cur.execute(
                 "INSERT INTO batches(namespace, id, seq, status, created_ts, updated_ts)"
@@ -530,26 +557,35 @@ class Journal:
             entries=entries,
         )
 
-    def record_attempt(self, namespace: Namespace, batch_id: str, error: str | None) -> None:
+    def record_attempt(
+        self, namespace: Namespace, batch_id: str, error: str | None, *, generation: int | None = None
+    ) -> None:
         with self.transaction() as cur:
+            self._fence(cur, namespace_key(namespace), generation)
             cur.execute(
                 "UPDATE batches SET attempts = attempts + 1, error = ?, updated_ts = ? WHERE namespace = ? AND id = ?",
                 (error, time.time(), namespace_key(namespace), batch_id),
             )
 
-    def save_extraction(self, namespace: Namespace, batch_id: str, entries: Sequence[MemoryEntry]) -> None:
+    def save_extraction(
+        self, namespace: Namespace, batch_id: str, entries: Sequence[MemoryEntry], *, generation: int | None = None
+    ) -> None:
         """Keep the extracted facts before they are written, so a crash never pays for the call twice."""
         payload = json.dumps([e.model_dump(mode="json") for e in entries])
         with self.transaction() as cur:
+            self._fence(cur, namespace_key(namespace), generation)
             cur.execute(
                 "UPDATE batches SET status = 'extracted', entries = ?, updated_ts = ? WHERE namespace = ? AND id = ?",
                 (payload, time.time(), namespace_key(namespace), batch_id),
             )
 
-    def mark_written(self, namespace: Namespace, batch_id: str, entry_ids: Sequence[str] = ()) -> None:
+    def mark_written(
+        self, namespace: Namespace, batch_id: str, entry_ids: Sequence[str] = (), *, generation: int | None = None
+    ) -> None:
         """The batch's entries are in long-term memory: its messages are done, its entries await consolidation."""
         ns = namespace_key(namespace)
         with self.transaction() as cur:
+            self._fence(cur, ns, generation)
             self._enqueue(cur, ns, entry_ids)
             cur.execute(
                 "UPDATE batches SET status = 'written', lease_owner = NULL, lease_until = NULL, updated_ts = ?"
@@ -561,9 +597,12 @@ class Journal:
                 "UPDATE messages SET stage = 'done', vector = NULL WHERE namespace = ? AND batch_id = ?", (ns, batch_id)
             )
 
-    def enqueue_for_consolidation(self, namespace: Namespace, entry_ids: Sequence[str]) -> None:
+    def enqueue_for_consolidation(
+        self, namespace: Namespace, entry_ids: Sequence[str], *, generation: int | None = None
+    ) -> None:
         """Queue entries written outside the write path (e.g. saved by an agent) for the next consolidation."""
         with self.transaction() as cur:
+            self._fence(cur, namespace_key(namespace), generation)
             self._enqueue(cur, namespace_key(namespace), entry_ids)
 
     def _enqueue(self, cur: sqlite3.Cursor, ns: str, entry_ids: Sequence[str]) -> None:
@@ -615,20 +654,26 @@ class Journal:
         rows = self._query("SELECT DISTINCT namespace FROM consolidation_decisions WHERE applied = 0")
         return [key_to_namespace(r[0]) for r in rows]
 
-    def dequeue(self, namespace: Namespace, entry_ids: Sequence[str]) -> None:
+    def dequeue(self, namespace: Namespace, entry_ids: Sequence[str], *, generation: int | None = None) -> None:
         ns = namespace_key(namespace)
         with self.transaction() as cur:
+            self._fence(cur, ns, generation)
             cur.executemany(
                 "DELETE FROM consolidation_queue WHERE namespace = ? AND entry_id = ?", [(ns, e) for e in entry_ids]
             )
 
     def save_decisions(
-        self, namespace: Namespace, decisions: Iterable[tuple[str, str, Sequence[str], str | None]]
+        self,
+        namespace: Namespace,
+        decisions: Iterable[tuple[str, str, Sequence[str], str | None]],
+        *,
+        generation: int | None = None,
     ) -> None:
         """Keep decisions ``(target_id, action, newer_ids, text)`` before applying them: a killed run re-applies
         them instead of paying for the calls again."""
         ns, now = namespace_key(namespace), time.time()
         with self.transaction() as cur:
+            self._fence(cur, ns, generation)
             cur.executemany(
                 "INSERT INTO consolidation_decisions"
                 "(namespace, target_id, action, newer_ids, text, applied, created_ts) VALUES(?, ?, ?, ?, ?, 0, ?)"
@@ -659,9 +704,12 @@ class Journal:
             out.update({r[0]: json.loads(r[1]) for r in rows})
         return out
 
-    def mark_decisions_applied(self, namespace: Namespace, target_ids: Sequence[str]) -> None:
+    def mark_decisions_applied(
+        self, namespace: Namespace, target_ids: Sequence[str], *, generation: int | None = None
+    ) -> None:
         ns = namespace_key(namespace)
         with self.transaction() as cur:
+            self._fence(cur, ns, generation)
             cur.executemany(
                 "UPDATE consolidation_decisions SET applied = 1 WHERE namespace = ? AND target_id = ?",
                 [(ns, t) for t in target_ids],
@@ -686,12 +734,22 @@ class Journal:
         return [self._row_to_message(r) for r in reversed(self._query(sql, params))]
 
     @staticmethod
-    def _window_name(namespace: Namespace, thread_id: str | None) -> str:
-        return "window:" + json.dumps([namespace_key(namespace), thread_id])
+    def _migrate_windows(cur: sqlite3.Cursor) -> None:
+        """Chat windows were ``window:[namespace, thread]`` counters before schema 4 (and outlived ``forget``)."""
+        for name, value in cur.execute("SELECT name, value FROM counters WHERE name LIKE 'window:%'").fetchall():
+            ns, thread = json.loads(name[len("window:") :])
+            cur.execute(
+                "INSERT OR REPLACE INTO windows(namespace, thread, start_seq) VALUES(?, ?, ?)",
+                (ns, json.dumps(thread), value),
+            )
+        cur.execute("DELETE FROM counters WHERE name LIKE 'window:%'")
 
     def window_start(self, namespace: Namespace, thread_id: str | None) -> int:
         """The ``seq`` after which a thread's chat window starts (0 until :meth:`start_window` is called)."""
-        rows = self._query("SELECT value FROM counters WHERE name = ?", (self._window_name(namespace, thread_id),))
+        rows = self._query(
+            "SELECT start_seq FROM windows WHERE namespace = ? AND thread = ?",
+            (namespace_key(namespace), json.dumps(thread_id)),
+        )
         return int(rows[0][0]) if rows else 0
 
     def start_window(self, namespace: Namespace, thread_id: str | None) -> None:
@@ -700,9 +758,94 @@ class Journal:
         with self.transaction() as cur:
             row = cur.execute("SELECT value FROM counters WHERE name = 'message_seq'").fetchone()
             cur.execute(
-                "INSERT INTO counters(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-                (self._window_name(namespace, thread_id), row[0] if row else 0),
+                "INSERT OR REPLACE INTO windows(namespace, thread, start_seq) VALUES(?, ?, ?)",
+                (namespace_key(namespace), json.dumps(thread_id), row[0] if row else 0),
             )
+
+    # -- saved entries (LightMem.remember / update): kept so long-term memory can be rebuilt -----------------
+
+    def save_entries(
+        self, namespace: Namespace, entries: Sequence[MemoryEntry], *, generation: int | None = None
+    ) -> None:
+        """Keep entries written outside the write path (saved by an agent, edited) for :meth:`saved_entries`."""
+        ns, now = namespace_key(namespace), time.time()
+        with self.transaction() as cur:
+            self._fence(cur, ns, generation)
+            cur.executemany(
+                "INSERT OR REPLACE INTO saved_entries(namespace, id, entry, saved_ts) VALUES(?, ?, ?, ?)",
+                [(ns, e.id, json.dumps(e.model_dump(mode="json")), now) for e in entries],
+            )
+
+    def delete_saved(self, namespace: Namespace, ids: Sequence[str]) -> None:
+        """Remember that these entries were deleted (a tombstone: ``entry`` is ``null``)."""
+        ns, now = namespace_key(namespace), time.time()
+        with self.transaction() as cur:
+            cur.executemany(
+                "INSERT OR REPLACE INTO saved_entries(namespace, id, entry, saved_ts) VALUES(?, ?, 'null', ?)",
+                [(ns, i, now) for i in ids],
+            )
+
+    def saved_entries(self, namespace: Namespace) -> tuple[list[MemoryEntry], set[str]]:
+        """Entries saved or edited outside the write path, oldest first, and the ids deleted by hand."""
+        rows = self._query(
+            "SELECT id, entry FROM saved_entries WHERE namespace = ? ORDER BY saved_ts", (namespace_key(namespace),)
+        )
+        kept = [MemoryEntry.model_validate(json.loads(r[1])) for r in rows if r[1] != "null"]
+        return kept, {r[0] for r in rows if r[1] == "null"}
+
+    # -- what long-term memory was built from (LightMem.rebuild) ---------------------------------------------
+
+    def written_entries(self, namespace: Namespace) -> list[MemoryEntry]:
+        """The entries of every written batch, in batch order: what extraction produced (no LLM call to redo)."""
+        rows = self._query(
+            "SELECT entries FROM batches WHERE namespace = ? AND status = 'written' AND entries IS NOT NULL"
+            " ORDER BY seq",
+            (namespace_key(namespace),),
+        )
+        return [MemoryEntry.model_validate(e) for r in rows for e in json.loads(r[0])]
+
+    def applied_decisions(self, namespace: Namespace) -> list[tuple[str, str, list[str], str | None]]:
+        rows = self._query(
+            "SELECT target_id, action, newer_ids, text FROM consolidation_decisions"
+            " WHERE namespace = ? AND applied = 1 ORDER BY created_ts, target_id",
+            (namespace_key(namespace),),
+        )
+        return [(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+    def has_memories(self, namespace: Namespace) -> bool:
+        """Whether the journal says the namespace has long-term memories (a written batch with entries, or a saved
+        entry)."""
+        ns = namespace_key(namespace)
+        rows = self._query(
+            "SELECT 1 FROM batches WHERE namespace = ? AND status = 'written' AND entries != '[]'"
+            " UNION ALL SELECT 1 FROM saved_entries WHERE namespace = ? AND entry != 'null' LIMIT 1",
+            (ns, ns),
+        )
+        return bool(rows)
+
+    def namespaces_with_memories(self) -> list[Namespace]:
+        """Namespaces the journal says have long-term memories (written batches or saved entries)."""
+        rows = self._query(
+            "SELECT DISTINCT namespace FROM batches WHERE status = 'written' AND entries != '[]'"
+            " UNION SELECT DISTINCT namespace FROM saved_entries WHERE entry != 'null'"
+        )
+        return sorted(key_to_namespace(r[0]) for r in rows)
+
+    # -- generations: forget fences work in flight -----------------------------------------------------------
+
+    def generation(self, namespace: Namespace) -> int:
+        """How many times the namespace was forgotten. Work that started at one generation may only write at it."""
+        rows = self._query("SELECT generation FROM namespaces WHERE namespace = ?", (namespace_key(namespace),))
+        return int(rows[0][0]) if rows else 0
+
+    @staticmethod
+    def _fence(cur: sqlite3.Cursor, ns: str, generation: int | None) -> None:
+        """Inside a write transaction: refuse when the namespace was forgotten since ``generation`` was read."""
+        if generation is None:
+            return
+        row = cur.execute("SELECT generation FROM namespaces WHERE namespace = ?", (ns,)).fetchone()
+        if (int(row[0]) if row else 0) != generation:
+            raise NamespaceForgottenError(f"namespace {ns!r} was forgotten while this work was in flight")
 
     # -- bookkeeping ----------------------------------------------------------------------------------------
 
@@ -724,10 +867,11 @@ class Journal:
         )
         return {r[0]: r[1] for r in rows}
 
-    def add_usage(self, namespace: Namespace, rows: Iterable[StageUsage]) -> None:
+    def add_usage(self, namespace: Namespace, rows: Iterable[StageUsage], *, generation: int | None = None) -> None:
         """Add per-stage totals to the namespace's usage counters, in one transaction."""
         ns = namespace_key(namespace)
         with self.transaction() as cur:
+            self._fence(cur, ns, generation)
             cur.executemany(
                 "INSERT INTO usage(namespace, stage, calls, input_tokens, output_tokens, seconds, items)"
                 " VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(namespace, stage) DO UPDATE SET"
@@ -751,12 +895,19 @@ class Journal:
         }
 
     def forget(self, namespace: Namespace) -> int:
-        """Delete every message, batch and usage row of the namespace. Returns the number of messages removed."""
+        """Delete everything the journal holds for the namespace, in one transaction, and start its next generation:
+        work in flight that read the old generation can no longer write (decisions, usage, extractions). Returns
+        the number of messages removed."""
         ns = namespace_key(namespace)
         with self.transaction() as cur:
             removed = cur.execute("DELETE FROM messages WHERE namespace = ?", (ns,)).rowcount
-            cur.execute("DELETE FROM batches WHERE namespace = ?", (ns,))
-            cur.execute("DELETE FROM usage WHERE namespace = ?", (ns,))
-            cur.execute("DELETE FROM consolidation_queue WHERE namespace = ?", (ns,))
-            cur.execute("DELETE FROM consolidation_decisions WHERE namespace = ?", (ns,))
+            for table in ("batches", "usage", "consolidation_queue", "consolidation_decisions", "windows"):
+                cur.execute(f"DELETE FROM {table} WHERE namespace = ?", (ns,))
+            cur.execute("DELETE FROM saved_entries WHERE namespace = ?", (ns,))
+            cur.execute("DELETE FROM leases WHERE name = ?", (f"consolidate:{ns}",))
+            cur.execute(
+                "INSERT INTO namespaces(namespace, generation) VALUES(?, 1)"
+                " ON CONFLICT(namespace) DO UPDATE SET generation = generation + 1",
+                (ns,),
+            )
         return removed

@@ -8,6 +8,7 @@ import contextvars
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,19 +16,20 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.runnables.config import var_child_runnable_config
 
 from langchain_lightmem.accounting import StageUsage, UsageLedger
 from langchain_lightmem.config import LightMemConfig
-from langchain_lightmem.errors import InvalidMessageError
+from langchain_lightmem.errors import InvalidMessageError, MemoryMissingError
 from langchain_lightmem.graphs.consolidate import (
     ConsolidationReport,
     build_consolidate_all_graph,
     build_consolidation_graph,
 )
 from langchain_lightmem.graphs.ingest import build_ingest_graph
-from langchain_lightmem.journal import Journal
+from langchain_lightmem.journal import Journal, NamespaceForgottenError
 from langchain_lightmem.long_term.consolidation import LLMDecider
 from langchain_lightmem.long_term.lexical import LexicalIndex
 from langchain_lightmem.long_term.retrieval import MemoryContext, MemorySearcher
@@ -193,11 +195,15 @@ class LightMem:
             owner=self.pipeline.worker_id,
         )
         self.consolidation_graph = build_consolidate_all_graph(
-            self._namespace_consolidation, self.consolidation_backlog, lambda ns: self.flush_idle(namespace=ns)
+            self._namespace_consolidation,
+            self.consolidation_backlog,
+            lambda ns: self.flush_idle(namespace=ns),
+            ledger=self.pipeline.ledger,
         )
         self._locks: dict[Namespace, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.worker = BackgroundWorker(self._process, self.flush_idle, self.config.background)
+        self._present: set[Namespace] = set()  # namespaces whose long-term memory was found where the journal says
         self._closed = False
 
     # -- plumbing -------------------------------------------------------------------------------------------
@@ -243,6 +249,7 @@ class LightMem:
         if self._closed:
             raise RuntimeError("this LightMem is closed; create a new one")
         namespace = state["namespace"]
+        self._check_present(namespace)
         if config is None:
             state = {**state, "llm_config": trace if trace is not None else _llm_trace(ensure_config())}
         out = dict(state)
@@ -261,6 +268,9 @@ class LightMem:
         with guard:
             try:
                 contextvars.copy_context().run(stream)
+            except NamespaceForgottenError:
+                logger.debug("%s was forgotten during this run: its work was discarded", namespace)
+                return out, None
             except Exception as exc:
                 if not accepted:
                     raise
@@ -273,6 +283,55 @@ class LightMem:
                 )
                 return out, f"{type(exc).__name__}: {exc}"
         return out, None
+
+    def _check_present(self, namespace: Namespace) -> None:
+        """Fail loudly, once per namespace and process, when the store lost what the journal says it holds."""
+        if namespace in self._present:
+            return
+        if self.journal.has_memories(namespace) and self.store.count(namespace, include_history=True) == 0:
+            where = self.config.chroma_path if self.config.chroma.mode == "persistent" else "the Chroma server"
+            raise MemoryMissingError(
+                f"the long-term memories of {namespace_key(namespace)!r} are missing from {where}, though the journal "
+                f"({self.config.journal_path}) says they were written (a lost or replaced chroma folder?). Restore "
+                "them from the journal with `lightmem rebuild` or LightMem.rebuild() (re-embeds, no LLM call)."
+            )
+        self._present.add(namespace)
+
+    def rebuild(self, namespace: NamespaceLike | None = None) -> dict[Namespace, int]:
+        """Re-create long-term memory from the journal: the extracted memories of every written batch, the
+        memories saved or edited by hand (minus those deleted), the consolidation decisions, and the pending
+        entries of open messages. Texts are re-embedded; no chat model is called. Returns entries per namespace.
+
+        For a lost or damaged ``chroma/`` folder (see :class:`~langchain_lightmem.errors.MemoryMissingError`), or
+        after changing the embedding model.
+        """
+        from langchain_lightmem.long_term.consolidation import Decision, apply_decisions
+
+        targets = (
+            [normalize_namespace(namespace)]
+            if namespace is not None
+            else sorted(set(self.journal.namespaces_with_memories()) | set(self.journal.namespaces()))
+        )
+        rebuilt: dict[Namespace, int] = {}
+        for ns in targets:
+            with self._lock(ns):
+                self.store.delete_namespace(ns)
+                entries = {e.id: e for e in self.journal.written_entries(ns)}
+                saved, deleted = self.journal.saved_entries(ns)
+                entries.update((e.id, e) for e in saved)
+                for entry_id in deleted:
+                    entries.pop(entry_id, None)
+                if entries:
+                    self.store.upsert(list(entries.values()))
+                decisions = [Decision(t, a, tuple(n), x) for t, a, n, x in self.journal.applied_decisions(ns)]  # type: ignore[arg-type]
+                if decisions:
+                    apply_decisions(self.store, ns, decisions, model=None)
+                if deleted:
+                    self.store.delete(ns, sorted(deleted))
+                self.pipeline.sync_pending(ns)
+                rebuilt[ns] = self.store.count(ns, include_history=True)
+                self._present.add(ns)
+        return rebuilt
 
     def _process(self, namespace: Namespace, trace: RunnableConfig | None) -> None:
         """The worker's run: the write path of one namespace from the journal (a stage error is retried later)."""
@@ -307,6 +366,7 @@ class LightMem:
         config: RunnableConfig | None = None,
         background: bool = False,
         repair: bool = False,
+        idempotency_key: str | None = None,
     ) -> AddResult:
         """Accept messages for a namespace (a user or tenant) and run them as far through the pipeline as they go.
 
@@ -327,6 +387,9 @@ class LightMem:
             repair: store a message that cannot be accepted as given repaired and marked (an unknown role as a
                 system message, empty content as a placeholder, ...; see docs/input.md) instead of refusing the
                 call. For callers that have nobody to raise to.
+            idempotency_key: names this call, so that retrying it never stores a message twice: a message without
+                an ``id`` gets one derived from the key and its position (messages with ids are deduplicated by
+                id anyway). Use the same key when retrying after an error.
 
         Returns:
             What was accepted; ``deferred_error`` when a stage after acceptance failed (the messages are stored,
@@ -338,6 +401,8 @@ class LightMem:
             EmbeddingError: the embedder failed; nothing of this call was stored.
         """
         ns = normalize_namespace(namespace)
+        if idempotency_key is not None:
+            messages = _with_ids(messages, idempotency_key)
         state = {
             "namespace": ns,
             "messages": list(messages),
@@ -416,6 +481,7 @@ class LightMem:
         config: RunnableConfig | None = None,
         background: bool = False,
         repair: bool = False,
+        idempotency_key: str | None = None,
     ) -> AddResult:
         """Async :meth:`add`. The stages are CPU-bound and SQLite is synchronous: this runs in a worker thread."""
         return await asyncio.to_thread(
@@ -426,6 +492,7 @@ class LightMem:
             config=config,
             background=background,
             repair=repair,
+            idempotency_key=idempotency_key,
         )
 
     async def aflush(
@@ -536,6 +603,7 @@ class LightMem:
     ) -> _T:
         """One :class:`MemorySearcher` call, timed as the namespace's ``search`` stage."""
         ns = normalize_namespace(namespace)
+        self._check_present(ns)
         when = _reference_time(reference_time)
         with self.pipeline.ledger.timed(ns, "search", items=1):
             return method(ns, query, reference_time=when, **options)
@@ -579,9 +647,6 @@ class LightMem:
         Raises:
             InvalidMessageError: ``text`` is empty or ``event_time`` cannot be parsed.
         """
-        import uuid
-
-        from langchain_lightmem.errors import InvalidMessageError
         from langchain_lightmem.normalize import clean_text, parse_timestamp
         from langchain_lightmem.types import utcnow
 
@@ -604,10 +669,22 @@ class LightMem:
             method="extractive",
         )
         # Saving a key again replaces it completely, also when consolidation moved the old one to history.
+        generation = self.journal.generation(ns)
         self.store.delete(ns, [entry.id])
         self.store.upsert([entry])
-        self.journal.enqueue_for_consolidation(ns, [entry.id])  # it may update or supersede older memories too
+        self._keep(ns, [entry], generation)
         return entry
+
+    def _keep(self, namespace: Namespace, entries: Sequence[MemoryEntry], generation: int) -> None:
+        """Journal entries written outside the write path (so :meth:`rebuild` can restore them) and queue them for
+        consolidation; if the namespace was forgotten meanwhile, forget wins and they are deleted again."""
+        try:
+            self.journal.save_entries(namespace, entries, generation=generation)
+            # it may update or supersede older memories too
+            self.journal.enqueue_for_consolidation(namespace, [e.id for e in entries], generation=generation)
+        except NamespaceForgottenError:
+            self.store.delete(namespace, [e.id for e in entries])
+            raise
 
     def get(self, namespace: NamespaceLike, ids: Sequence[str]) -> list[MemoryEntry]:
         """Entries of the namespace by id (history and pending included); ids of other namespaces are never found."""
@@ -631,8 +708,9 @@ class LightMem:
         if not found:
             raise KeyError(f"no current memory {entry_id!r} in namespace {namespace_key(ns)!r}")
         entry = found[0].model_copy(update={"text": cleaned, "version": found[0].version + 1})
+        generation = self.journal.generation(ns)
         self.store.upsert([entry])
-        self.journal.enqueue_for_consolidation(ns, [entry.id])
+        self._keep(ns, [entry], generation)
         return entry
 
     def as_retriever(self, *, namespace: NamespaceLike, k: int | None = None, **kwargs: Any) -> LightMemRetriever:
@@ -690,20 +768,45 @@ class LightMem:
         )
 
     def delete(self, namespace: NamespaceLike, ids: Sequence[str]) -> int:
-        """Delete memory entries by id within the namespace. Returns how many were deleted."""
-        return self.store.delete(normalize_namespace(namespace), ids)
+        """Delete memory entries by id within the namespace. Returns how many were deleted.
+
+        The journal keeps the deletion (a :meth:`rebuild` does not bring them back). A pending entry (a message not
+        extracted yet) comes back with its message: delete the namespace's messages with :meth:`forget`.
+        """
+        ns = normalize_namespace(namespace)
+        deleted = self.store.delete(ns, ids)
+        self.journal.delete_saved(ns, list(ids))
+        return deleted
 
     def forget(self, namespace: NamespaceLike) -> dict[str, int]:
         """Delete everything held for a namespace: raw messages, buffers, batches, usage and memory entries."""
         ns = normalize_namespace(namespace)
         self.worker.forget(ns)
         with self._lock(ns):
-            entries = self.store.delete_namespace(ns)
+            # The journal first: its new generation fences every writer still in flight (a consolidation waiting on
+            # the model, a batch being extracted), then the store.
             messages = self.journal.forget(ns)
+            entries = self.store.delete_namespace(ns)
             self.pipeline.ledger.drain(ns)
+            self._present.discard(ns)
         return {"messages": messages, "entries": entries}
 
 
 def _llm_trace(config: RunnableConfig) -> RunnableConfig:
     """What LLM calls of a quiet run keep of the caller's run: its callbacks, tags and metadata."""
     return {k: v for k, v in config.items() if k in ("callbacks", "tags", "metadata") and v}  # type: ignore[return-value]
+
+
+def _with_ids(messages: Sequence[MessageLike], key: str) -> list[MessageLike]:
+    """The messages, each without an id given ``<uuid5 of key and position>``: a retry of the call finds them."""
+    if isinstance(messages, str | bytes | Mapping):
+        return messages  # type: ignore[return-value]  # refused by normalisation with a clear message
+    out: list[MessageLike] = []
+    for index, message in enumerate(messages):
+        derived = str(uuid.uuid5(uuid.NAMESPACE_URL, f"lightmem:idempotency:{key}:{index}"))
+        if isinstance(message, Mapping) and not message.get("id"):
+            message = {**message, "id": derived}
+        elif isinstance(message, BaseMessage) and not message.id:
+            message = message.model_copy(update={"id": derived})
+        out.append(message)
+    return out

@@ -6,6 +6,7 @@ it picks up whatever the previous run left. The order of the stages lives in ``g
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -19,7 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_lightmem.accounting import UsageLedger
 from langchain_lightmem.config import LightMemConfig
 from langchain_lightmem.errors import EmbeddingError, ExtractionError
-from langchain_lightmem.journal import Journal, new_worker_id
+from langchain_lightmem.journal import Journal, NamespaceForgottenError, new_worker_id
 from langchain_lightmem.long_term.store import ChromaMemoryStore
 from langchain_lightmem.models import embed_in_batches
 from langchain_lightmem.normalize import MessageLike, normalize_messages
@@ -193,7 +194,7 @@ class Pipeline:
 
     # -- short-term memory ----------------------------------------------------------------------------------
 
-    def batch(self, namespace: Namespace, *, force: bool) -> int:
+    def batch(self, namespace: Namespace, *, force: bool, generation: int | None = None) -> int:
         """Close the short-term batches that are full (all of them on ``force``)."""
         segments = self.journal.short_term_segments(namespace)
         if not segments:
@@ -205,7 +206,8 @@ class Pipeline:
             force=force,
         )
         for batch in batches:
-            self.journal.create_batch(namespace, uuid.uuid4().hex, [m.id for s in batch for m in s.messages])
+            message_ids = [m.id for s in batch for m in s.messages]
+            self.journal.create_batch(namespace, uuid.uuid4().hex, message_ids, generation=generation)
         self.ledger.record(namespace, "short_term", items=len(batches))
         return len(batches)
 
@@ -213,7 +215,9 @@ class Pipeline:
         counts = self.journal.batch_counts(namespace)
         return bool(counts.get("pending") or counts.get("extracted"))
 
-    def extract(self, namespace: Namespace, config: RunnableConfig | None = None) -> list[str]:
+    def extract(
+        self, namespace: Namespace, config: RunnableConfig | None = None, *, generation: int | None = None
+    ) -> list[str]:
         """One extraction per pending batch; the facts are saved in the journal before anything is written.
 
         A batch whose extraction fails after every retry gets extractive entries instead (never dropped).
@@ -229,7 +233,7 @@ class Pipeline:
                 outcome = self.extractor.extract(
                     namespace, batch.id, messages, counted_roles=self.counted_roles, config=config
                 )
-                self.journal.record_attempt(namespace, batch.id, None)
+                self.journal.record_attempt(namespace, batch.id, None, generation=generation)
             except ExtractionError as exc:
                 spent: ExtractionOutcome = getattr(exc, "outcome", ExtractionOutcome(entries=[]))
                 logger.warning("%s; storing the batch's messages as extractive entries instead", exc)
@@ -242,7 +246,7 @@ class Pipeline:
                     spent.output_tokens,
                     spent.seconds,
                 )
-                self.journal.record_attempt(namespace, batch.id, str(exc))
+                self.journal.record_attempt(namespace, batch.id, str(exc), generation=generation)
             self.ledger.record(
                 namespace,
                 "extract",
@@ -252,15 +256,19 @@ class Pipeline:
                 seconds=outcome.seconds,
                 items=len(outcome.entries),
             )
-            self.journal.save_extraction(namespace, batch.id, outcome.entries)
+            self.journal.save_extraction(namespace, batch.id, outcome.entries, generation=generation)
             ready.append(batch.id)
         return ready
 
     # -- long-term memory -----------------------------------------------------------------------------------
 
-    def write(self, namespace: Namespace, batch_ids: Sequence[str]) -> int:
+    def write(self, namespace: Namespace, batch_ids: Sequence[str], *, generation: int | None = None) -> int:
         """Upsert each extracted batch into long-term memory, mark its messages done, and retire their pending
-        entries. An entry that is a message's own text reuses the message's vector (no second embedding)."""
+        entries. An entry that is a message's own text reuses the message's vector (no second embedding).
+
+        Raises:
+            NamespaceForgottenError: the namespace was forgotten meanwhile; what this call wrote is deleted again.
+        """
         written = 0
         for batch in self.journal.get_batches(namespace, batch_ids):
             if batch.status != "extracted" or batch.entries is None:
@@ -273,14 +281,19 @@ class Pipeline:
                     if source is not None and source.vector is not None and entry.text == source.turn_text:
                         vectors[entry.id] = source.vector
                 self.store.add(batch.entries, vectors=vectors)
-                self.journal.mark_written(namespace, batch.id, [e.id for e in batch.entries])
+                try:
+                    self.journal.mark_written(namespace, batch.id, [e.id for e in batch.entries], generation=generation)
+                except NamespaceForgottenError:
+                    self.store.delete(namespace, [e.id for e in batch.entries])  # forget won: leave no trace
+                    raise
             written += len(batch.entries)
         if written:
             self.sync_pending(namespace)
         return written
 
-    def persist_usage(self, namespace: Namespace) -> None:
-        """Move this run's ledger rows into the journal (one transaction)."""
+    def persist_usage(self, namespace: Namespace, *, generation: int | None = None) -> None:
+        """Move this run's ledger rows into the journal (one transaction; dropped if the namespace was forgotten)."""
         rows = self.ledger.drain(namespace)
         if rows:
-            self.journal.add_usage(namespace, rows.values())
+            with contextlib.suppress(NamespaceForgottenError):  # the usage of a forgotten namespace is forgotten too
+                self.journal.add_usage(namespace, rows.values(), generation=generation)

@@ -15,7 +15,7 @@ from langchain_lightmem import LightMem, LightMemConfig
 from langchain_lightmem.cli import Progress, main
 from langchain_lightmem.models import CachedEmbeddings
 
-COMMANDS = ["ingest", "search", "flush", "consolidate", "stats", "forget", "demo"]
+COMMANDS = ["ingest", "search", "flush", "consolidate", "rebuild", "stats", "forget", "demo"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -10,6 +10,7 @@ lease. A second run with nothing new makes no call and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import operator
 import time
@@ -24,7 +25,7 @@ from langgraph.types import Send
 
 from langchain_lightmem.accounting import UsageLedger
 from langchain_lightmem.config import ConsolidationConfig
-from langchain_lightmem.journal import Journal
+from langchain_lightmem.journal import Journal, NamespaceForgottenError
 from langchain_lightmem.llm import LLMCallError
 from langchain_lightmem.long_term.consolidation import (
     Decision,
@@ -32,6 +33,7 @@ from langchain_lightmem.long_term.consolidation import (
     Target,
     apply_decisions,
     duplicate_decisions,
+    merged_entry_id,
     plan_targets,
 )
 from langchain_lightmem.long_term.store import ChromaMemoryStore
@@ -59,6 +61,7 @@ class ConsolidationReport:
     plan_seconds: float = 0.0
     apply_seconds: float = 0.0
     busy: bool = False
+    forgotten: bool = False  # forgotten during the run: its results were discarded
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -70,6 +73,7 @@ class ConsolidationState(TypedDict, total=False):
     """Input: ``namespace``. The rest is the run's work in progress."""
 
     namespace: Namespace
+    generation: int
     started: float
     busy: bool
     queued: list[str]
@@ -94,25 +98,41 @@ def build_consolidation_graph(
     def lease_name(namespace: Namespace) -> str:
         return f"consolidate:{namespace_key(namespace)}"
 
+    def fenced_apply(namespace: Namespace, decisions: Sequence[Decision], generation: int) -> Any:
+        """Apply decisions to the store unless the namespace was forgotten; if a forget lands while they are
+        applied, delete what they wrote (forget wins) and stop the run."""
+        if journal.generation(namespace) != generation:
+            raise NamespaceForgottenError(f"{namespace_key(namespace)} was forgotten during consolidation")
+        merged = [merged_entry_id(t) for t in store.get(namespace, [d.target_id for d in decisions])]
+        counts = apply_decisions(store, namespace, decisions, model=decider.model_name if decider else None)
+        if journal.generation(namespace) != generation:
+            touched = {i for d in decisions for i in (d.target_id, *d.newer_ids)}
+            store.delete(namespace, sorted(touched | set(merged)))
+            raise NamespaceForgottenError(f"{namespace_key(namespace)} was forgotten during consolidation")
+        return counts
+
     def prepare(state: ConsolidationState) -> ConsolidationState:
         namespace = state["namespace"]
         started = time.perf_counter()
+        generation = journal.generation(namespace)  # every write of this run is fenced by it
         if not journal.acquire_lease(lease_name(namespace), owner, config.lease_seconds):
-            return {"busy": True, "started": started, "batches": []}
+            return {"busy": True, "started": started, "batches": [], "generation": generation}
         leftovers = journal.unapplied_decisions(namespace)  # a killed run decided but did not apply these
         if leftovers:
             saved = [Decision(t, a, tuple(n), x) for t, a, n, x in leftovers]  # type: ignore[arg-type]
-            apply_decisions(store, namespace, saved, model=decider.model_name if decider else None)
-            journal.mark_decisions_applied(namespace, [d.target_id for d in saved])
+            fenced_apply(namespace, saved, generation)
+            journal.mark_decisions_applied(namespace, [d.target_id for d in saved], generation=generation)
         queued = [entry_id for entry_id, _ in journal.consolidation_queue(namespace)]
         targets = plan_targets(store, namespace, queued, config) if queued else []
         # A run killed after deciding re-plans the same targets: skip those already decided on the same entries.
         decided = journal.decided(namespace, [t.entry.id for t in targets])
         targets = [t for t in targets if sorted(decided.get(t.entry.id, [])) != sorted(e.id for e, _ in t.newer)]
-        update: ConsolidationState = {"busy": False, "started": started, "queued": queued}
+        update: ConsolidationState = {"busy": False, "started": started, "queued": queued, "generation": generation}
         if decider is None:
             decisions = duplicate_decisions(targets, config.duplicate_threshold)
-            journal.save_decisions(namespace, [(d.target_id, d.action, d.newer_ids, d.text) for d in decisions])
+            journal.save_decisions(
+                namespace, [(d.target_id, d.action, d.newer_ids, d.text) for d in decisions], generation=generation
+            )
             update.update({"batches": [], "decisions": decisions})
         else:
             size = config.batch_size
@@ -128,7 +148,10 @@ def build_consolidation_graph(
         batches = state.get("batches") or []
         if not batches:
             return "apply"
-        return [Send("decide", {"namespace": state["namespace"], "batch": batch}) for batch in batches]
+        return [
+            Send("decide", {"namespace": state["namespace"], "batch": batch, "generation": state["generation"]})
+            for batch in batches
+        ]
 
     def decide(state: ConsolidationState, config: RunnableConfig) -> ConsolidationState:
         assert decider is not None
@@ -146,7 +169,10 @@ def build_consolidation_graph(
             output_tokens=stats.output_tokens,
             items=len(decisions),
         )
-        journal.save_decisions(namespace, [(d.target_id, d.action, d.newer_ids, d.text) for d in decisions])
+        # A forget while the model was thinking: the decisions (text from forgotten memories) are not kept.
+        journal.save_decisions(
+            namespace, [(d.target_id, d.action, d.newer_ids, d.text) for d in decisions], generation=state["generation"]
+        )
         failed = [] if decisions else [t.entry.id for t in batch]
         return {"decisions": decisions, "failed": failed}
 
@@ -154,14 +180,15 @@ def build_consolidation_graph(
         namespace = state["namespace"]
         started = time.perf_counter()
         decisions = state.get("decisions") or []
-        counts = apply_decisions(store, namespace, decisions, model=decider.model_name if decider else None)
-        journal.mark_decisions_applied(namespace, [d.target_id for d in decisions])
+        generation = state["generation"]
+        counts = fenced_apply(namespace, decisions, generation)
+        journal.mark_decisions_applied(namespace, [d.target_id for d in decisions], generation=generation)
         # Entries that fed a failed decision stay queued; everything else of this run is done.
         failed = set(state.get("failed") or [])
         blocked = {
             e.id for batch in state.get("batches") or [] for t in batch if t.entry.id in failed for e, _ in t.newer
         }
-        journal.dequeue(namespace, [e for e in state.get("queued") or [] if e not in blocked])
+        journal.dequeue(namespace, [e for e in state.get("queued") or [] if e not in blocked], generation=generation)
         report = state["report"]
         report.updated, report.superseded, report.kept = counts.updated, counts.superseded, counts.kept
         report.failed = len(failed)
@@ -180,7 +207,8 @@ def build_consolidation_graph(
             if run is not None:
                 report.calls, report.input_tokens, report.output_tokens = run.calls, run.input_tokens, run.output_tokens
             if rows:
-                journal.add_usage(namespace, rows.values())
+                with contextlib.suppress(NamespaceForgottenError):  # a forgotten namespace keeps no usage row
+                    journal.add_usage(namespace, rows.values(), generation=state.get("generation"))
             journal.release_lease(lease_name(namespace), owner)
         report.seconds = elapsed
         return {"report": report}
@@ -209,6 +237,7 @@ def build_consolidate_all_graph(
     per_namespace: CompiledStateGraph,
     list_namespaces: Callable[[], Sequence[Namespace]],
     flush_idle: Callable[[Namespace | None], Any] | None = None,
+    ledger: UsageLedger | None = None,
 ) -> CompiledStateGraph:
     """The graph to schedule: one namespace, or fan out over every namespace with new entries (``Send`` each).
 
@@ -227,7 +256,12 @@ def build_consolidate_all_graph(
         return [Send("consolidate_namespace", {"namespace": ns}) for ns in namespaces]
 
     def consolidate_namespace(state: ConsolidationState, config: RunnableConfig) -> ConsolidateAllState:
-        out = per_namespace.invoke({"namespace": state["namespace"]}, config=config)
+        try:
+            out = per_namespace.invoke({"namespace": state["namespace"]}, config=config)
+        except NamespaceForgottenError:
+            if ledger is not None:
+                ledger.drain(state["namespace"])  # its calls are forgotten with it
+            return {"reports": [ConsolidationReport(state["namespace"], forgotten=True)]}
         return {"reports": [out["report"]]}
 
     graph = StateGraph(ConsolidateAllState)

@@ -37,6 +37,7 @@ class IngestState(TypedDict, total=False):
     accept_only: bool
     repair: bool
     llm_config: RunnableConfig | None
+    generation: int
     accepted: list[str]
     duplicates: list[str]
     indexed: int
@@ -59,10 +60,12 @@ def build_ingest_graph(pipeline: Pipeline) -> CompiledStateGraph:
 
     def normalise(state: IngestState) -> IngestState:
         namespace = normalize_namespace(state["namespace"])  # JSON input (LangGraph Platform) gives a list
+        # Every later write of this run is fenced by the generation it started at: a forget meanwhile wins.
+        generation = pipeline.journal.generation(namespace)
         accepted, duplicates = pipeline.accept(
             namespace, state.get("messages") or [], state.get("thread_id"), repair=bool(state.get("repair"))
         )
-        return {"namespace": namespace, "accepted": accepted, "duplicates": duplicates}
+        return {"namespace": namespace, "accepted": accepted, "duplicates": duplicates, "generation": generation}
 
     def index(state: IngestState) -> IngestState:
         return {"indexed": pipeline.sync_pending(state["namespace"])}
@@ -79,7 +82,7 @@ def build_ingest_graph(pipeline: Pipeline) -> CompiledStateGraph:
 
     def short_term(state: IngestState) -> IngestState:
         close = bool(state.get("flush")) and not state.get("hold_batch")
-        return {"batches": pipeline.batch(state["namespace"], force=close)}
+        return {"batches": pipeline.batch(state["namespace"], force=close, generation=state.get("generation"))}
 
     def route_after_short_term(state: IngestState) -> str:
         return "extract" if pipeline.has_open_batches(state["namespace"]) else "done"
@@ -87,13 +90,18 @@ def build_ingest_graph(pipeline: Pipeline) -> CompiledStateGraph:
     def extract(state: IngestState, config: RunnableConfig) -> IngestState:
         # A quiet run (LightMem called without a config) traces its LLM calls under the caller's run instead.
         llm_config = state.get("llm_config")
-        return {"ready": pipeline.extract(state["namespace"], llm_config if llm_config is not None else config)}
+        ready = pipeline.extract(
+            state["namespace"], llm_config if llm_config is not None else config, generation=state.get("generation")
+        )
+        return {"ready": ready}
 
     def write(state: IngestState) -> IngestState:
-        return {"written": pipeline.write(state["namespace"], state.get("ready") or [])}
+        return {
+            "written": pipeline.write(state["namespace"], state.get("ready") or [], generation=state.get("generation"))
+        }
 
     def done(state: IngestState) -> IngestState:
-        pipeline.persist_usage(state["namespace"])
+        pipeline.persist_usage(state["namespace"], generation=state.get("generation"))
         return {}
 
     graph = StateGraph(IngestState)

@@ -23,14 +23,15 @@ rebuilds it; an index found inconsistent after a crash is rebuilt from Chroma on
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -98,6 +99,49 @@ def entry_where(
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _is_missing_collection(exc: BaseException) -> bool:
+    """Chroma's answer for a collection deleted meanwhile (by ``forget``, here or in another process)."""
+    return type(exc).__name__ in ("NotFoundError", "InvalidCollectionException") or "does not exist" in str(exc)
+
+
+def _revalidating(
+    when_gone: Callable[[], Any] | None,
+) -> Callable[[Callable[Concatenate[ChromaMemoryStore, _P], _R]], Callable[Concatenate[ChromaMemoryStore, _P], _R]]:
+    """Retry a store operation once when a cached collection turned out to be deleted meanwhile.
+
+    Collection handles are cached per process; a ``forget`` in this process (another thread) or in another process
+    sharing a Chroma server deletes the collection under them. The cache is dropped and the operation retried:
+    a write then creates the collection afresh; a read of a namespace that is now gone gets ``when_gone()`` (an
+    empty answer), never chromadb's ``NotFoundError``.
+    """
+
+    def decorate(
+        method: Callable[Concatenate[ChromaMemoryStore, _P], _R],
+    ) -> Callable[Concatenate[ChromaMemoryStore, _P], _R]:
+        @functools.wraps(method)
+        def wrapper(self: ChromaMemoryStore, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if not _is_missing_collection(exc):
+                    raise
+            self._drop_cached()
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if not _is_missing_collection(exc) or when_gone is None:
+                    raise
+                return cast(_R, when_gone())
+
+        return wrapper
+
+    return decorate
+
+
 class ChromaMemoryStore:
     """Memory entries with their vectors, in a current and a history collection per namespace.
 
@@ -162,6 +206,16 @@ class ChromaMemoryStore:
             self._collections[key] = collection
         return collection
 
+    def _drop_cached(self) -> None:
+        """Forget every cached collection handle, and have each namespace's BM25 index checked against Chroma
+        again: a collection deleted elsewhere leaves this process's index stale."""
+        with self._lock:
+            cached = {namespace for namespace, _ in self._collections}
+            self._collections.clear()
+        if self.lexical is not None:
+            for namespace in cached:
+                self.lexical.invalidate(self.collection_name(namespace))
+
     def _both(self, namespace: Namespace, *, include_history: bool = True) -> list[Any]:
         found = [self._collection(namespace)]
         if include_history:
@@ -179,6 +233,7 @@ class ChromaMemoryStore:
 
     # -- writes ---------------------------------------------------------------------------------------------
 
+    @_revalidating(None)
     def add(
         self, entries: Sequence[MemoryEntry], *, vectors: Mapping[str, Sequence[float] | np.ndarray] | None = None
     ) -> None:
@@ -197,6 +252,7 @@ class ChromaMemoryStore:
                     self._write(self._collection(namespace, create=True), fresh, replace=False, vectors=given)
                     index.upsert(fresh)
 
+    @_revalidating(None)
     def upsert(
         self, entries: Sequence[MemoryEntry], *, vectors: Mapping[str, Sequence[float] | np.ndarray] | None = None
     ) -> None:
@@ -207,6 +263,7 @@ class ChromaMemoryStore:
                 self._write(self._collection(namespace, create=True), group, replace=True, vectors=given)
                 index.upsert(group)
 
+    @_revalidating(set)
     def pending_ids(self, namespace: Namespace) -> set[str]:
         """The ids of the namespace's pending entries (messages not extracted yet)."""
         if not self._both(namespace, include_history=False):
@@ -217,6 +274,7 @@ class ChromaMemoryStore:
         collection = self._collection(namespace)
         return set(collection.get(where={"method": PENDING}, include=[])["ids"]) if collection is not None else set()
 
+    @_revalidating(None)
     def supersede(self, entries: Sequence[MemoryEntry]) -> None:
         """Move entries (with ``superseded_by`` / ``valid_to`` set) out of current memory into history.
 
@@ -259,6 +317,7 @@ class ChromaMemoryStore:
                 metadatas=[e.to_metadata(clear_unset=replace) for e in chunk],
             )
 
+    @_revalidating(lambda: 0)
     def delete(self, namespace: Namespace, ids: Sequence[str]) -> int:
         """Delete entries of this namespace by id, history included. Returns how many were found."""
         deleted = 0
@@ -272,14 +331,24 @@ class ChromaMemoryStore:
         return deleted
 
     def delete_namespace(self, namespace: Namespace) -> int:
-        """Delete every entry of the namespace, history included (drops its collections). Returns how many."""
+        """Delete every entry of the namespace, history included (drops its collections). Returns how many.
+
+        Safe to race: a collection another thread or process already deleted counts as deleted.
+        """
         removed = 0
+        with self._lock:
+            self._collections.pop((namespace, False), None)
+            self._collections.pop((namespace, True), None)
         for history in (False, True):
             collection = self._collection(namespace, history=history)
             if collection is None:
                 continue
-            removed += collection.count()
-            self.client.delete_collection(collection.name)
+            try:
+                removed += collection.count()
+                self.client.delete_collection(collection.name)
+            except Exception as exc:
+                if not _is_missing_collection(exc):
+                    raise
             with self._lock:
                 self._collections.pop((namespace, history), None)
         if self.lexical is not None:
@@ -302,6 +371,7 @@ class ChromaMemoryStore:
 
     # -- reads ----------------------------------------------------------------------------------------------
 
+    @_revalidating(list)
     def search(
         self,
         namespace: Namespace,
@@ -360,6 +430,7 @@ class ChromaMemoryStore:
             self.lexical.rebuild(name, rows[False], rows[True])
         return self.lexical
 
+    @_revalidating(list)
     def lexical_search(
         self,
         namespace: Namespace,
@@ -381,6 +452,7 @@ class ChromaMemoryStore:
             time_range=epoch_range(time_range),
         )
 
+    @_revalidating(list)
     def dense_search(
         self,
         namespace: Namespace,
@@ -404,6 +476,7 @@ class ChromaMemoryStore:
         out.sort(key=lambda hit: -hit[1])
         return out[:k]
 
+    @_revalidating(dict)
     def fetch(
         self,
         namespace: Namespace,
@@ -454,6 +527,7 @@ class ChromaMemoryStore:
             return {}
         return self._lexical_ready(namespace).positions(self.collection_name(namespace), ids)
 
+    @_revalidating(dict)
     def event_times(self, namespace: Namespace, ids: Sequence[str]) -> dict[str, float]:
         """Each id's event time in epoch seconds (from the lexical index when there is one, else from Chroma)."""
         ids = list(dict.fromkeys(ids))
@@ -470,6 +544,7 @@ class ChromaMemoryStore:
                 )
         return out
 
+    @_revalidating(list)
     def get_with_vectors(self, namespace: Namespace, ids: Sequence[str]) -> list[tuple[MemoryEntry, list[float]]]:
         """Current entries of the namespace by id, each with its stored vector."""
         collection = self._collection(namespace)
@@ -507,6 +582,7 @@ class ChromaMemoryStore:
         }
         return [[SearchResult(entries[i], score) for i, score in hits if i in entries] for hits in found]
 
+    @_revalidating(list)
     def get(self, namespace: Namespace, ids: Sequence[str]) -> list[MemoryEntry]:
         """Entries of the namespace by id (history included); ids of other namespaces are never found.
 
@@ -526,6 +602,7 @@ class ChromaMemoryStore:
                 current.delete(ids=interrupted)
         return list(found.values())
 
+    @_revalidating(list)
     def list(
         self,
         namespace: Namespace,
@@ -549,6 +626,7 @@ class ChromaMemoryStore:
         start = offset or 0
         return entries[start : start + limit if limit is not None else None]
 
+    @_revalidating(lambda: 0)
     def count(self, namespace: Namespace, *, include_history: bool = False) -> int:
         return sum(c.count() for c in self._both(namespace, include_history=include_history))
 

@@ -54,3 +54,17 @@ def serve(
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@contextmanager
+def chroma_server(path: Path) -> Iterator[str]:
+    """A ``chroma run`` server on a free loopback port, storing in ``path``; yields its URL."""
+    import shutil
+    import sys
+
+    chroma = shutil.which("chroma", path=os.path.dirname(sys.executable))
+    assert chroma, "the chroma CLI ships with the chromadb package"
+    port = free_port()
+    command = [chroma, "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)]
+    with serve(command, f"http://127.0.0.1:{port}/api/v2/heartbeat"):
+        yield f"http://127.0.0.1:{port}"
