@@ -30,7 +30,15 @@ from langchain_lightmem.sensory.segmentation import Segmenter
 from langchain_lightmem.short_term.buffer import pack_batches
 from langchain_lightmem.short_term.extraction import ExtractionOutcome, ExtractiveExtractor, Extractor
 from langchain_lightmem.tokens import TokenCounter
-from langchain_lightmem.types import PENDING, MemoryEntry, Message, Namespace, Segment, pending_entry_id
+from langchain_lightmem.types import (
+    PENDING,
+    PENDING_PREFIX,
+    MemoryEntry,
+    Message,
+    Namespace,
+    Segment,
+    pending_entry_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +113,9 @@ class Pipeline:
             speaker=message.speaker,
             role=message.role,
             event_time=message.timestamp,
+            # the thread's open tail acts as its segment until segmentation cuts it: neighbouring turns of a
+            # thread lift each other in search, as segment neighbours do once extracted
+            segment_id=f"{PENDING_PREFIX}{message.thread_id or ''}",
             method=PENDING,
             valid_from=message.timestamp,
         )
