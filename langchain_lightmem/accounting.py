@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from langchain_lightmem.types import Namespace
 
-INGEST_STAGES = ("normalise", "compress", "segment", "short_term", "extract", "write")
+INGEST_STAGES = ("normalise", "compress", "segment", "short_term", "salience", "extract", "write")
 
 
 @dataclass(slots=True)

@@ -137,6 +137,12 @@ class ShortTermConfig(_Section):
 
     threshold_tokens: int = Field(512, ge=1)
     roles: RoleMode = "hybrid"
+    salience_gate: bool = Field(
+        True, description="Segments of small talk only skip the extraction call (kept as their own messages)."
+    )
+    filler_content_words: int = Field(
+        1, ge=0, description="Salience gate: a message with at most this many content words (no digits) is small talk."
+    )
 
     def counted_roles(self) -> frozenset[str]:
         return {

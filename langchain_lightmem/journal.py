@@ -83,6 +83,8 @@ CREATE TABLE IF NOT EXISTS batches (
     lease_until REAL,
     entries     TEXT,
     error       TEXT,
+    mode        TEXT NOT NULL DEFAULT 'llm',
+    coverage    TEXT,
     PRIMARY KEY (namespace, id)
 );
 CREATE INDEX IF NOT EXISTS batches_status ON batches (namespace, status, seq);
@@ -174,6 +176,7 @@ class Batch:
     status: str
     attempts: int
     entries: list[MemoryEntry] | None
+    mode: str = "llm"  # "extractive": nothing worth an LLM call (greetings, filler); its messages are kept as is
 
 
 class Journal:
@@ -207,9 +210,7 @@ class Journal:
             for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 cur.execute(statement)
             self._migrate_windows(cur)
-            columns = {row[1] for row in cur.execute("PRAGMA table_info(messages)")}
-            if "vector" not in columns:  # a folder from before 3: its messages get vectors when next needed
-                cur.execute("ALTER TABLE messages ADD COLUMN vector BLOB")
+            self._add_columns(cur)
             version = cur.execute("PRAGMA user_version").fetchone()[0]
             if version < SCHEMA_VERSION:
                 cur.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -486,7 +487,13 @@ class Journal:
         return sorted(segments.values(), key=lambda s: s.messages[0].seq)
 
     def create_batch(
-        self, namespace: Namespace, batch_id: str, message_ids: Sequence[str], *, generation: int | None = None
+        self,
+        namespace: Namespace,
+        batch_id: str,
+        message_ids: Sequence[str],
+        *,
+        generation: int | None = None,
+        mode: str = "llm",
     ) -> None:
         """Close a short-term batch: its messages wait for one extraction call."""
         ns = namespace_key(namespace)
@@ -495,15 +502,24 @@ class Journal:
             self._fence(cur, ns, generation)
             seq = self._next_seq(cur, "batch_seq", 1)
             cur.execute(
-                "INSERT INTO batches(namespace, id, seq, status, created_ts, updated_ts)"
-                " VALUES(?, ?, ?, 'pending', ?, ?)",
-                (ns, batch_id, seq, now, now),
+                "INSERT INTO batches(namespace, id, seq, status, created_ts, updated_ts, mode)"
+                " VALUES(?, ?, ?, 'pending', ?, ?, ?)",
+                (ns, batch_id, seq, now, now, mode),
             )
             cur.executemany(
                 "UPDATE messages SET stage = 'batched', batch_id = ?"
                 " WHERE namespace = ? AND id = ? AND stage = 'short_term'",
                 [(batch_id, ns, mid) for mid in message_ids],
             )
+
+    def message_ids_in(self, namespace: Namespace, *, mode: str) -> list[str]:
+        """Ids of the messages whose batch was of ``mode`` (``"extractive"``: gated by the salience gate)."""
+        rows = self._query(
+            "SELECT m.id FROM messages m JOIN batches b ON m.namespace = b.namespace AND m.batch_id = b.id"
+            " WHERE m.namespace = ? AND b.mode = ? ORDER BY m.seq",
+            (namespace_key(namespace), mode),
+        )
+        return [r[0] for r in rows]
 
     def batch_messages(self, namespace: Namespace, batch_id: str) -> list[Message]:
         rows = self._query(
@@ -555,6 +571,7 @@ class Journal:
             status=row["status"],
             attempts=row["attempts"],
             entries=entries,
+            mode=row["mode"],
         )
 
     def record_attempt(
@@ -732,6 +749,19 @@ class Journal:
             sql += " LIMIT ?"
             params.append(limit)
         return [self._row_to_message(r) for r in reversed(self._query(sql, params))]
+
+    @staticmethod
+    def _add_columns(cur: sqlite3.Cursor) -> None:
+        """Columns added after a table was first created (a folder from an older version gets them here)."""
+        wanted = {
+            "messages": [("vector", "BLOB")],
+            "batches": [("mode", "TEXT NOT NULL DEFAULT 'llm'"), ("coverage", "TEXT")],
+        }
+        for table, columns in wanted.items():
+            present = {row[1] for row in cur.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in present:
+                    cur.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     @staticmethod
     def _migrate_windows(cur: sqlite3.Cursor) -> None:

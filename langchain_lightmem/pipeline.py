@@ -29,6 +29,7 @@ from langchain_lightmem.sensory.compression import Compressor
 from langchain_lightmem.sensory.segmentation import Segmenter
 from langchain_lightmem.short_term.buffer import pack_batches
 from langchain_lightmem.short_term.extraction import ExtractionOutcome, ExtractiveExtractor, Extractor
+from langchain_lightmem.short_term.salience import is_filler_segment
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import (
     PENDING,
@@ -206,13 +207,28 @@ class Pipeline:
     # -- short-term memory ----------------------------------------------------------------------------------
 
     def batch(self, namespace: Namespace, *, force: bool, generation: int | None = None) -> int:
-        """Close the short-term batches that are full (all of them on ``force``)."""
+        """Close the short-term batches that are full (all of them on ``force``).
+
+        With the salience gate, segments of small talk only do not enter a batch: they are written as their own
+        messages at once, in a batch that makes no LLM call.
+        """
         segments = self.journal.short_term_segments(namespace)
         if not segments:
             return 0
+        cfg = self.config.short_term
+        if cfg.salience_gate and not isinstance(self.extractor, ExtractiveExtractor):
+            filler = [s for s in segments if is_filler_segment(s, self.counted_roles, cfg.filler_content_words)]
+            if filler:
+                message_ids = [m.id for s in filler for m in s.messages]
+                self.journal.create_batch(
+                    namespace, uuid.uuid4().hex, message_ids, generation=generation, mode="extractive"
+                )
+                self.ledger.record(namespace, "salience", items=len(message_ids))
+                gated = {s.id for s in filler}
+                segments = [s for s in segments if s.id not in gated]
         batches = pack_batches(
             segments,
-            threshold_tokens=self.config.short_term.threshold_tokens,
+            threshold_tokens=cfg.threshold_tokens,
             counted_roles=self.counted_roles,
             force=force,
         )
@@ -240,6 +256,11 @@ class Pipeline:
                 ready.append(batch.id)  # extracted by an earlier run that stopped before writing
                 continue
             messages = self.journal.batch_messages(namespace, batch.id)
+            if batch.mode == "extractive":  # the salience gate: nothing here is worth a call
+                outcome = ExtractiveExtractor().extract(namespace, batch.id, messages, counted_roles=self.counted_roles)
+                self.journal.save_extraction(namespace, batch.id, outcome.entries, generation=generation)
+                ready.append(batch.id)
+                continue
             try:
                 outcome = self.extractor.extract(
                     namespace, batch.id, messages, counted_roles=self.counted_roles, config=config

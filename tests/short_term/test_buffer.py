@@ -40,3 +40,24 @@ def test_only_counted_roles_weigh():
 def test_nothing_closes_below_the_threshold():
     assert pack_batches([seg("a", 10)], threshold_tokens=512, counted_roles={"user"}) == []
     assert pack_batches([], threshold_tokens=512, counted_roles={"user"}, force=True) == []
+
+
+def test_segments_of_small_talk_skip_the_extraction_call(make_memory) -> None:
+    from langchain_lightmem.testing import ScriptedChatModel
+
+    model = ScriptedChatModel()
+    memory = make_memory(model, segmentation={"backend": "fixed", "fixed_turns": 2})
+    memory.add(
+        [
+            {"id": "g1", "role": "user", "content": "Hey! Thanks so much!"},
+            {"id": "g2", "role": "assistant", "content": "Haha, see you later!"},
+            {"id": "f1", "role": "user", "content": "I booked a flight to Tokyo on 3 March."},
+            {"id": "f2", "role": "assistant", "content": "Tokyo in March sounds lovely."},
+        ],
+        namespace="gab",
+    )
+    memory.flush("gab")
+    assert model.calls == 1  # the batch with the flight; the greetings made no call
+    by_source = {e.source_ids[0]: e.method for e in memory.entries("gab")}
+    assert by_source["g1"] == by_source["g2"] == "extractive"  # still remembered, as themselves
+    assert memory.stats("gab").usage["salience"].items == 2
