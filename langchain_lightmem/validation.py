@@ -1,7 +1,8 @@
 """One validation layer for every surface: the input limits, and checks that name the field at fault.
 
-The facade (``LightMem``), the write path's first node (``normalize.py``), the retriever, ``LightMemStore`` and the
-CLI call these functions, so an input is accepted or refused the same way wherever it arrives: with the same
+The facade (``LightMem``), the write path's first node (``normalize.py``), the retriever and ``LightMemStore`` call
+these functions (the CLI and the other surfaces through them), so an input is accepted or refused the same way
+wherever it arrives: with the same
 :class:`~langchain_lightmem.errors.InvalidInputError` subclass, its ``field`` set, and a message that says what to
 do. docs/input.md lists the rules.
 
@@ -274,23 +275,6 @@ def validate_count(value: Any, field: str, *, error: type[InvalidInputError] = I
         number = None
     if number is None or isinstance(value, bool) or number < 1:
         raise error(f"{field} must be a whole number of 1 or more, got {value!r:.40}", field=field)
-    return number
-
-
-def validate_number(value: Any, field: str, *, error: type[InvalidInputError] = InvalidInputError) -> float:
-    """A finite number (``NaN`` and infinities compare false with everything, so they select nothing silently).
-
-    Raises:
-        InvalidInputError: (or ``error``) not an int or float, or not finite.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise error(f"{field} must be a number, got {type(value).__name__}", field=field)
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
-        raise error(f"{field} is {value!r:.40}, not a finite number; use None or a string", field=field)
     return number
 
 
