@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from langchain_lightmem.errors import ConfigurationError
+from langchain_lightmem.validation import MAX_TEXT_CHARS
 
 RoleMode = Literal["user_only", "assistant_only", "hybrid"]
 ExtractionMethod = Literal["function_calling", "json_mode", "prompt"]
@@ -267,7 +268,7 @@ class BackgroundConfig(_Section):
 class InputConfig(_Section):
     """How incoming messages are normalised (see docs/input.md)."""
 
-    max_message_chars: int = Field(2_000_000, ge=1, description="Longer messages are refused.")
+    max_message_chars: int = Field(MAX_TEXT_CHARS, ge=1, description="Longer messages (and memories) are refused.")
     part_tokens: int = Field(
         1024, ge=32, description="Messages longer than this are stored as consecutive parts (id#p1, ...)."
     )

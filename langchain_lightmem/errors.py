@@ -1,4 +1,30 @@
-"""Exceptions a user can act on. Every message says what was wrong and what to do."""
+"""Exceptions a user can act on. Every message says what was wrong and what to do.
+
+Every refused input raises an :class:`InvalidInputError` (also a ``ValueError``) whose ``field`` names the argument
+or message field at fault; its subclasses say which kind of input it was::
+
+    LightMemError
+    ├── InvalidInputError (ValueError)     field
+    │   ├── InvalidMessageError            index: a message for add, a memory's text or fields for remember/update
+    │   │   ├── DuplicateMessageError
+    │   │   └── InvalidTimeError           a timestamp, event_time, reference_time or time_range
+    │   ├── InvalidNamespaceError
+    │   ├── InvalidQueryError              a search's query, k, max_tokens or filters
+    │   ├── InvalidIdError                 an entry id, a memory key or a thread id
+    │   └── InvalidStoreInputError         LightMemStore's refusals (also a StoreError)
+    ├── ConfigurationError, ExtractionError, EmbeddingError
+    └── StoreError
+
+Example:
+    .. code-block:: python
+
+        from langchain_lightmem import InvalidInputError
+
+        try:
+            memory.search("alice", query, k=k)
+        except InvalidInputError as exc:
+            print(f"bad {exc.field}: {exc}")
+"""
 
 from __future__ import annotations
 
@@ -7,24 +33,61 @@ class LightMemError(Exception):
     """Base class of every error raised by langchain-lightmem."""
 
 
-class InvalidMessageError(LightMemError, ValueError):
-    """A message given to ``add`` cannot be accepted. Nothing of that call was stored.
+class InvalidInputError(LightMemError, ValueError):
+    """An argument cannot be accepted; nothing was changed.
 
-    ``index`` is the position of the offending message in the call, when known.
+    ``field`` names the place at fault, starting with the argument or message field: ``"query"``, ``"k"``,
+    ``"thread_id"``, and inside structures a path such as ``"extra['tags'][2]"``, ``"filters['speaker']"``,
+    ``"time_range[0]"`` or ``"ids[3]"`` (``field.partition("[")[0]`` is the argument).
     """
 
-    def __init__(self, message: str, *, index: int | None = None) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+class InvalidMessageError(InvalidInputError):
+    """A message given to ``add`` (or the text or fields of a memory given to ``remember``/``update``) cannot be
+    accepted. Nothing of that call was stored.
+
+    ``index`` is the position of the offending message in the call, when known; ``field`` the field at fault
+    (``"content"``, ``"timestamp"``, ``"id"``, ``"speaker"``, ...).
+    """
+
+    def __init__(self, message: str, *, index: int | None = None, field: str | None = None) -> None:
         self.index = index
         prefix = f"message {index}: " if index is not None else ""
-        super().__init__(prefix + message)
+        super().__init__(prefix + message, field=field)
 
 
 class DuplicateMessageError(InvalidMessageError):
     """A message id was already accepted in this namespace with different content."""
 
+    def __init__(self, message: str, *, index: int | None = None, field: str | None = "id") -> None:
+        super().__init__(message, index=index, field=field)
 
-class InvalidNamespaceError(LightMemError, ValueError):
+
+class InvalidTimeError(InvalidMessageError):
+    """A time cannot be used: unparseable, or outside the supported range (1970 to 3000). Raised for a message's
+    ``timestamp`` (with its ``index``), a memory's ``event_time``, a question's ``reference_time`` and the ends of a
+    ``time_range``. An :class:`InvalidMessageError` too, as these were before it existed."""
+
+
+class InvalidNamespaceError(InvalidInputError):
     """A namespace is empty or has a component that cannot be stored."""
+
+    def __init__(self, message: str, *, field: str | None = "namespace") -> None:
+        super().__init__(message, field=field)
+
+
+class InvalidQueryError(InvalidInputError):
+    """A search cannot run as asked: its ``query`` text, ``k``, ``max_tokens`` or ``filters`` (``field`` says
+    which)."""
+
+
+class InvalidIdError(InvalidInputError):
+    """An id cannot name anything stored: an entry id, a memory key or a thread id that is not a string, is too
+    long, or holds control characters or lone surrogates."""
 
 
 class ConfigurationError(LightMemError, ValueError):
@@ -55,3 +118,8 @@ class StoreError(LightMemError):
 class MemoryMissingError(StoreError):
     """Long-term memory the journal says was written is missing from the store (a lost or replaced ``chroma/``
     folder, a wiped Chroma server). ``LightMem.rebuild()`` / ``lightmem rebuild`` restores it from the journal."""
+
+
+class InvalidStoreInputError(StoreError, InvalidInputError):
+    """``LightMemStore`` refused an operation's input (a value, key, label, query, filter, limit or TTL) before
+    anything of the batch was written. Both a :class:`StoreError` and an :class:`InvalidInputError`."""

@@ -35,7 +35,7 @@ from langchain_lightmem.long_term.lexical import LexicalIndex
 from langchain_lightmem.long_term.retrieval import MemoryContext, MemorySearcher
 from langchain_lightmem.long_term.store import ChromaMemoryStore
 from langchain_lightmem.models import embeddings_model_id, load_embeddings
-from langchain_lightmem.normalize import MessageLike, parse_timestamp
+from langchain_lightmem.normalize import MessageLike, memory_text, normalize_memory
 from langchain_lightmem.pipeline import Pipeline
 from langchain_lightmem.sensory.compression import Compressor, build_compressor
 from langchain_lightmem.sensory.segmentation import Segmenter, build_segmenter
@@ -50,6 +50,16 @@ from langchain_lightmem.types import (
     namespace_key,
     normalize_namespace,
 )
+from langchain_lightmem.validation import (
+    validate_count,
+    validate_filters,
+    validate_id,
+    validate_ids,
+    validate_lookup_id,
+    validate_query,
+    validate_time_range,
+    validate_timestamp,
+)
 from langchain_lightmem.worker import BackgroundWorker
 
 if TYPE_CHECKING:
@@ -62,13 +72,12 @@ logger = logging.getLogger(__name__)
 
 
 def _reference_time(value: datetime | str | float | None) -> datetime | None:
-    """A question's date as an aware datetime (ISO text, epoch seconds or a datetime; naive means UTC)."""
-    if value is None:
-        return None
-    try:
-        return parse_timestamp(value)
-    except ValueError as exc:
-        raise InvalidMessageError(f"reference_time: {exc}") from None
+    """A question's date as an aware datetime (ISO text, epoch seconds or a datetime, 1970 to 3000; naive means UTC).
+
+    Raises:
+        InvalidTimeError: unparseable or out of range (an ``InvalidMessageError`` too, as before).
+    """
+    return validate_timestamp(value, "reference_time") if value is not None else None
 
 
 def saved_entry_id(namespace: Namespace, key: str) -> str:
@@ -401,6 +410,10 @@ class LightMem:
             EmbeddingError: the embedder failed; nothing of this call was stored.
         """
         ns = normalize_namespace(namespace)
+        if isinstance(messages, str | bytes | Mapping | BaseMessage) or not isinstance(messages, Sequence):
+            raise InvalidMessageError(
+                f"messages must be a list of messages, got {type(messages).__name__}", field="messages"
+            )
         if idempotency_key is not None:
             messages = _with_ids(messages, idempotency_key)
         state = {
@@ -431,7 +444,8 @@ class LightMem:
         meanwhile.
         """
         ns = normalize_namespace(namespace)
-        state = {"namespace": ns, "messages": [], "flush": True, "threads": None if thread_id is None else [thread_id]}
+        threads = None if thread_id is None else [validate_id(thread_id, "thread_id")]
+        state = {"namespace": ns, "messages": [], "flush": True, "threads": threads}
         out, error = self._run(state, config)
         return AddResult(
             accepted=[],
@@ -523,17 +537,20 @@ class LightMem:
         for ``hybrid``/``lexical``, the cosine similarity for ``dense``.
 
         Args:
-            k: how many (default ``retrieval.k``).
-            filters: a Chroma ``where`` over entry metadata (``speaker``, ``thread_id``, ``method``, ...); it can
+            query: the question (at most ``input.max_message_chars`` characters, no lone surrogates).
+            k: how many, 1 or more (default ``retrieval.k``).
+            filters: a Chroma ``where`` over entry metadata (``{"speaker": "Alice"}``, ``{"$and": [...]}``); it can
                 only narrow the namespace, never widen it.
-            time_range: ``(start, end)`` on the entries' event time; either end may be ``None``.
+            time_range: ``(start, end)`` on the entries' event time, 1970 to 3000; either end may be ``None``.
             include_history: also return superseded entries (after consolidation).
             reference_time: when the question is asked (default now): "last month" is relative to it.
             mode: ``"hybrid"``, ``"dense"`` or ``"lexical"`` for this call (default ``retrieval.mode``).
             **retrieval: other ``RetrievalConfig`` fields for this call (``time_mode="filter"``, ...).
 
         Raises:
-            InvalidMessageError: ``reference_time`` cannot be parsed.
+            InvalidQueryError: ``query``, ``k`` or ``filters`` cannot be used (``exc.field`` says which).
+            InvalidTimeError: ``reference_time`` or ``time_range`` cannot be parsed or is out of range.
+            InvalidNamespaceError: the namespace is empty or malformed.
             pydantic.ValidationError: an unknown or invalid retrieval option.
         """
         return self._retrieve(
@@ -579,6 +596,10 @@ class LightMem:
                 print(ctx.render())
                 # 2024-05-06 (Mon)
                 # - alice: I made a mushroom risotto for my sister.
+
+        Raises:
+            InvalidQueryError: ``query``, ``max_tokens``, ``k`` or ``filters`` cannot be used (see :meth:`search`).
+            InvalidTimeError: ``reference_time`` or ``time_range`` cannot be parsed or is out of range.
         """
         return self._retrieve(
             self.searcher.context,
@@ -601,10 +622,17 @@ class LightMem:
         reference_time: datetime | str | float | None,
         **options: Any,
     ) -> _T:
-        """One :class:`MemorySearcher` call, timed as the namespace's ``search`` stage."""
+        """One :class:`MemorySearcher` call, timed as the namespace's ``search`` stage (its arguments validated
+        first: every refusal is an ``InvalidInputError`` naming the argument)."""
         ns = normalize_namespace(namespace)
         self._check_present(ns)
+        query = validate_query(query, max_chars=self.config.input.max_message_chars)
         when = _reference_time(reference_time)
+        for name in ("k", "max_tokens"):
+            if name in options:
+                options[name] = validate_count(options[name], name)
+        options["filters"] = validate_filters(options.get("filters"))
+        options["time_range"] = validate_time_range(options.get("time_range"))
         with self.pipeline.ledger.timed(ns, "search", items=1):
             return method(ns, query, reference_time=when, **options)
 
@@ -616,7 +644,11 @@ class LightMem:
         self, namespace: NamespaceLike, *, include_history: bool = False, include_pending: bool = False
     ) -> list[MemoryEntry]:
         """Every memory entry of the namespace, oldest event first (``include_pending``: also the messages not
-        extracted yet, as pending entries)."""
+        extracted yet, as pending entries).
+
+        Raises:
+            InvalidNamespaceError: the namespace is empty or malformed.
+        """
         return self.store.list(
             normalize_namespace(namespace), include_history=include_history, include_pending=include_pending
         )
@@ -625,8 +657,9 @@ class LightMem:
         self, namespace: NamespaceLike, *, thread_id: str | None = None, limit: int | None = None, after_seq: int = 0
     ) -> list[Message]:
         """The newest ``limit`` raw messages of the namespace (of one thread if given), oldest first, as accepted."""
+        thread = validate_id(thread_id, "thread_id") if thread_id is not None else None
         return self.journal.recent_messages(
-            normalize_namespace(namespace), thread_id=thread_id, limit=limit, after_seq=after_seq
+            normalize_namespace(namespace), thread_id=thread, limit=limit, after_seq=after_seq
         )
 
     def remember(
@@ -642,30 +675,36 @@ class LightMem:
         """Store ``text`` as a long-term memory now, without extraction (an agent's ``save_memory`` tool).
 
         The entry's id is :func:`saved_entry_id` of ``(namespace, key)``: saving the same key again replaces it.
-        Its ``method`` is ``"extractive"`` (the text is kept as given) and it has no source messages.
+        Its ``method`` is ``"extractive"`` (the text is kept as given) and it has no source messages. The text,
+        ``thread_id``, ``speaker`` and ``event_time`` follow the rules and limits ``add`` applies to a message
+        (docs/input.md): at most ``input.max_message_chars`` characters, lone surrogates become U+FFFD.
 
         Raises:
-            InvalidMessageError: ``text`` is empty or ``event_time`` cannot be parsed.
+            InvalidMessageError: ``text`` is not a string, is empty or too long, or ``thread_id``/``speaker`` is
+                invalid (``exc.field`` says which).
+            InvalidTimeError: ``event_time`` cannot be parsed or is out of range.
+            InvalidIdError: ``key`` is not a string of at most 256 characters without control characters or lone
+                surrogates.
         """
-        from langchain_lightmem.normalize import clean_text, parse_timestamp
         from langchain_lightmem.types import utcnow
 
         ns = normalize_namespace(namespace)
-        cleaned = clean_text(text).strip() if isinstance(text, str) else ""
-        if not cleaned:
-            raise InvalidMessageError("a memory needs non-empty text")
-        try:
-            when = parse_timestamp(event_time) if event_time is not None else None
-        except ValueError as exc:
-            raise InvalidMessageError(str(exc)) from None
-        entry = MemoryEntry(
-            id=saved_entry_id(ns, key if key is not None else uuid.uuid4().hex),
-            namespace=ns,
-            text=cleaned,
-            source_ids=[],
+        given = normalize_memory(
+            text,
+            key=key,
+            event_time=event_time,
             thread_id=thread_id,
             speaker=speaker,
-            event_time=when or utcnow(),
+            max_chars=self.config.input.max_message_chars,
+        )
+        entry = MemoryEntry(
+            id=saved_entry_id(ns, given.key if given.key is not None else uuid.uuid4().hex),
+            namespace=ns,
+            text=given.text,
+            source_ids=[],
+            thread_id=given.thread_id,
+            speaker=given.speaker,
+            event_time=given.event_time or utcnow(),
             method="extractive",
         )
         # Saving a key again replaces it completely, also when consolidation moved the old one to history.
@@ -687,23 +726,27 @@ class LightMem:
             raise
 
     def get(self, namespace: NamespaceLike, ids: Sequence[str]) -> list[MemoryEntry]:
-        """Entries of the namespace by id (history and pending included); ids of other namespaces are never found."""
-        return self.store.get(normalize_namespace(namespace), list(ids))
+        """Entries of the namespace by id (history and pending included); ids of other namespaces are never found.
+
+        Raises:
+            InvalidIdError: ``ids`` is a single string or holds something other than strings without lone
+                surrogates.
+        """
+        ns = normalize_namespace(namespace)
+        return self.store.get(ns, validate_ids(ids))
 
     def update(self, namespace: NamespaceLike, entry_id: str, text: str) -> MemoryEntry:
         """Replace the text of one memory (an agent's correction): re-embedded, ``version`` + 1, provenance kept.
 
         Raises:
-            InvalidMessageError: ``text`` is empty.
+            InvalidMessageError: ``text`` is not a string, is empty or over ``input.max_message_chars``.
+            InvalidIdError: ``entry_id`` is not a string without lone surrogates.
             KeyError: no current memory with that id in the namespace (pending entries are messages: they cannot
                 be edited, only extracted or forgotten).
         """
-        from langchain_lightmem.normalize import clean_text
-
         ns = normalize_namespace(namespace)
-        cleaned = clean_text(text).strip() if isinstance(text, str) else ""
-        if not cleaned:
-            raise InvalidMessageError("a memory needs non-empty text")
+        entry_id = validate_lookup_id(entry_id, "entry_id")
+        cleaned = memory_text(text, max_chars=self.config.input.max_message_chars)
         found = [e for e in self.store.get(ns, [entry_id]) if e.active and not e.pending]
         if not found:
             raise KeyError(f"no current memory {entry_id!r} in namespace {namespace_key(ns)!r}")
@@ -772,8 +815,13 @@ class LightMem:
 
         The journal keeps the deletion (a :meth:`rebuild` does not bring them back). A pending entry (a message not
         extracted yet) comes back with its message: delete the namespace's messages with :meth:`forget`.
+
+        Raises:
+            InvalidIdError: ``ids`` is a single string or holds something other than strings without lone
+                surrogates.
         """
         ns = normalize_namespace(namespace)
+        ids = validate_ids(ids)
         deleted = self.store.delete(ns, ids)
         self.journal.delete_saved(ns, list(ids))
         return deleted
@@ -799,8 +847,6 @@ def _llm_trace(config: RunnableConfig) -> RunnableConfig:
 
 def _with_ids(messages: Sequence[MessageLike], key: str) -> list[MessageLike]:
     """The messages, each without an id given ``<uuid5 of key and position>``: a retry of the call finds them."""
-    if isinstance(messages, str | bytes | Mapping):
-        return messages  # type: ignore[return-value]  # refused by normalisation with a clear message
     out: list[MessageLike] = []
     for index, message in enumerate(messages):
         derived = str(uuid.uuid5(uuid.NAMESPACE_URL, f"lightmem:idempotency:{key}:{index}"))

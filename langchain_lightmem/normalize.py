@@ -8,18 +8,26 @@ Rules (also in docs/input.md):
   caption or alt text when the block has one); an assistant's tool calls become ``[tool call name(args)]``.
   Lone surrogates become U+FFFD, control characters other than tab and newline are removed. Content that is
   empty after this is refused.
-* **Timestamps**: ``datetime``, ISO-8601 strings, or epoch seconds. Without a timezone the configured
-  ``input.naive_timezone`` (UTC) is assumed. Missing means "now". Unparseable or out-of-range values are refused.
+* **Timestamps**: ``datetime``, ISO-8601 strings, or epoch seconds, from 1970 to 3000. Without a timezone the
+  configured ``input.naive_timezone`` (UTC) is assumed. Missing means "now". Unparseable or out-of-range values are
+  refused.
 * **Size**: messages over ``input.max_message_chars`` are refused; messages over ``input.part_tokens`` tokens are
   stored as consecutive parts with ids ``<id>#p1``, ``<id>#p2``, ... (``part_of`` names the original).
-* **Ids**: kept when given (strings up to 256 characters), generated otherwise.
+* **Ids and thread ids**: strings (or ints) up to 256 characters without control characters or lone surrogates;
+  ids are generated when absent and may not contain ``#p``.
+* **Speaker**: a string or ``None``; cleaned like content.
+* **Other dict keys** (``extra``): JSON only (finite numbers, string keys, no lone surrogates, at most 100 levels),
+  at most ``input.max_message_chars`` characters of JSON.
 
-A call is all or nothing: the first invalid message raises :class:`InvalidMessageError` naming its index, and
-nothing of that call is stored. Surfaces that cannot raise to anyone (a chat history written from a callback, the
-agent middleware after the reply) normalise with ``repair=True`` instead: an invalid message is stored repaired
-and marked (``extra["repaired"]`` says why) rather than dropped: an unknown role becomes a ``system`` message whose
-speaker is that role, empty content becomes ``[empty <role> message]``, an unreadable timestamp becomes "now", an
-invalid id a generated one, and content over the size limit is cut to it.
+The limits are those of :mod:`langchain_lightmem.validation`, shared by every surface. A call is all or nothing:
+the first invalid message raises :class:`InvalidMessageError` (:class:`InvalidTimeError` for a timestamp) naming
+its index and field, and nothing of that call is stored. Surfaces that cannot raise to anyone (a chat history
+written from a callback, the agent middleware after the reply) normalise with ``repair=True`` instead: an invalid
+message is stored repaired and marked (``extra["repaired"]`` says why) rather than dropped: an unknown role becomes
+a ``system`` message whose speaker is that role, empty content becomes ``[empty <role> message]``, an unreadable
+timestamp becomes "now", an invalid id a generated one, a thread id with control characters or lone surrogates
+loses them (U+FFFD for a surrogate), a speaker that is not a string is dropped, extra fields that are not JSON are
+dropped, and content over the size limit is cut to it.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,9 +44,25 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from langchain_core.messages import BaseMessage
 
 from langchain_lightmem.config import InputConfig
-from langchain_lightmem.errors import ConfigurationError, InvalidMessageError
+from langchain_lightmem.errors import (
+    ConfigurationError,
+    InvalidIdError,
+    InvalidInputError,
+    InvalidMessageError,
+    InvalidTimeError,
+)
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import ROLES, Message, Namespace, utcnow
+from langchain_lightmem.validation import (
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
+    validate_id,
+    validate_json,
+    validate_json_size,
+    validate_speaker,
+    validate_text,
+    validate_timestamp,
+)
 
 _ROLE_ALIASES = {
     "user": "user",
@@ -56,9 +81,8 @@ _ROLE_ALIASES = {
     "functionmessagechunk": "tool",
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_ID_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
-_MAX_ID = 256
-_MAX_EPOCH = 32_503_680_000  # year 3000
 _PLACEHOLDER_TYPES = {"image", "image_url", "audio", "input_audio", "file", "video", "document"}
 
 MessageLike = BaseMessage | Mapping[str, Any]
@@ -109,32 +133,19 @@ def content_to_text(content: Any) -> str:
     return str(content)
 
 
-def parse_timestamp(value: Any, naive_tz: tzinfo = UTC) -> datetime:
-    """Parse a timestamp into an aware datetime. Raises ``ValueError`` with a helpful message."""
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, bool):
-        raise ValueError(f"timestamp must be a datetime, ISO-8601 string or epoch seconds, not {value!r}")
-    elif isinstance(value, int | float):
-        if value != value or value < 0 or value > _MAX_EPOCH:
-            hint = " (looks like milliseconds: divide by 1000)" if value > _MAX_EPOCH else ""
-            raise ValueError(f"epoch timestamp {value!r} is out of range{hint}")
-        return datetime.fromtimestamp(float(value), UTC)
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            dt = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(
-                f"timestamp {value!r} is not ISO-8601; use e.g. '2024-05-08T13:56:00+02:00' or epoch seconds"
-            ) from None
-    else:
-        raise ValueError(f"timestamp must be a datetime, ISO-8601 string or epoch seconds, not {type(value).__name__}")
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=naive_tz)
-    return dt
+def parse_timestamp(value: Any, naive_tz: tzinfo = UTC, *, field: str = "timestamp") -> datetime:
+    """Parse a timestamp into an aware datetime, from 1970 to 3000 (naive: ``naive_tz``).
+
+    Raises:
+        InvalidTimeError: (a ``ValueError``) unparseable or out of range, with a helpful message naming ``field``.
+    """
+    return validate_timestamp(value, field, naive_tz=naive_tz)
+
+
+def _repaired_id(value: Any) -> str | None:
+    """An id made storable: text without control characters, lone surrogates as U+FFFD, at most 256 characters."""
+    text = _ID_CONTROL.sub("", _SURROGATE.sub("\ufffd", str(value))).strip()[:MAX_ID_CHARS]
+    return text or None
 
 
 def _zone(name: str) -> tzinfo:
@@ -184,6 +195,24 @@ def _fields(raw: MessageLike, index: int) -> dict[str, Any]:
     )
 
 
+def _extra(extra: Mapping[str, Any], max_chars: int, refuse: Any) -> dict[str, Any]:
+    """A message's other fields, kept in the journal as JSON: what is not JSON is refused (or, repairing, dropped)."""
+    kept: dict[str, Any] = {}
+    for key, value in extra.items():
+        try:
+            validate_json({key: value}, "extra", error=InvalidMessageError)
+        except InvalidMessageError as exc:
+            refuse(exc, "dropped")
+            continue
+        kept[key] = value
+    try:
+        validate_json_size(kept, "extra", max_chars=max_chars, error=InvalidMessageError)
+    except InvalidMessageError as exc:
+        refuse(exc, "dropped")
+        kept = {}
+    return kept
+
+
 def normalize_messages(
     raw_messages: Sequence[MessageLike],
     namespace: Namespace,
@@ -203,13 +232,33 @@ def normalize_messages(
         raise InvalidMessageError("pass a list of messages, not a single message or string")
     naive_tz = _zone(config.naive_timezone)
     now = utcnow()
+    call_repairs: list[str] = []
+    if thread_id is not None:
+        try:
+            thread_id = validate_id(thread_id, "thread_id", error=InvalidMessageError)
+        except InvalidMessageError as exc:
+            if not repair:
+                raise
+            thread_id = _repaired_id(thread_id)
+            call_repairs.append(f"{exc} (repaired to {thread_id!r})")
     out: list[Message] = []
     for index, raw in enumerate(raw_messages):
-        repairs: list[str] = []
+        repairs: list[str] = list(call_repairs)
 
-        def refuse(reason: str, fix: str, *, index: int = index, repairs: list[str] = repairs) -> None:
+        def refuse(
+            reason: str | InvalidInputError,
+            fix: str,
+            *,
+            field: str | None = None,
+            index: int = index,
+            repairs: list[str] = repairs,
+        ) -> None:
+            error: type[InvalidMessageError] = InvalidMessageError
+            if isinstance(reason, InvalidInputError):
+                field = reason.field
+                error = InvalidTimeError if isinstance(reason, InvalidTimeError) else InvalidMessageError
             if not repair:
-                raise InvalidMessageError(reason, index=index)
+                raise error(str(reason), index=index, field=field) from None
             repairs.append(f"{reason} ({fix})")
 
         try:
@@ -223,48 +272,62 @@ def normalize_messages(
         role = _ROLE_ALIASES.get(str(fields["role"]).lower()) if fields["role"] is not None else None
         if role is None:
             refuse(
-                f"unknown role {fields['role']!r}; use one of {', '.join(ROLES)} (aliases: human, ai, developer,"
+                f"unknown role {fields['role']!r:.60}; use one of {', '.join(ROLES)} (aliases: human, ai, developer,"
                 " function)",
                 "stored as a system message",
+                field="role",
             )
             role = "system"
             if fields["role"] is not None and not fields["speaker"]:
                 fields["speaker"] = str(fields["role"])
         content = fields["content"]
-        if len(content) > config.max_message_chars:
-            refuse(
-                f"content has {len(content):,} characters, over input.max_message_chars={config.max_message_chars:,};"
-                " split it or raise the limit",
-                "cut to the limit",
-            )
+        try:
+            validate_text(content, "content", max_chars=config.max_message_chars)
+        except InvalidMessageError as exc:
+            refuse(exc, "cut to the limit")
             content = content[: config.max_message_chars]
         content = clean_text(content).strip()
         if not content:
-            refuse("content is empty or whitespace; there is nothing to remember", "stored as a placeholder")
+            refuse(
+                "content is empty or whitespace; there is nothing to remember",
+                "stored as a placeholder",
+                field="content",
+            )
             content = f"[empty {role} message]"
         try:
             ts = parse_timestamp(fields["timestamp"], naive_tz) if fields["timestamp"] is not None else now
-        except ValueError as exc:
-            refuse(str(exc), "stored with the time it arrived")
+        except InvalidTimeError as exc:
+            refuse(exc, "stored with the time it arrived")
             ts = now
         msg_id = fields["id"]
         if msg_id is None or msg_id == "":
             msg_id = uuid.uuid4().hex
-        elif not isinstance(msg_id, str | int) or isinstance(msg_id, bool):
-            refuse(f"id must be a string, got {type(msg_id).__name__}", "given a new id")
-            msg_id = uuid.uuid4().hex
-        msg_id = str(msg_id)
-        if len(msg_id) > _MAX_ID or _CONTROL.search(msg_id) or "#p" in msg_id:
-            refuse(
-                f"id {msg_id[:40]!r} is invalid: at most {_MAX_ID} characters, no control characters, no '#p'",
-                "given a new id",
-            )
-            msg_id = uuid.uuid4().hex
-        speaker = fields["speaker"]
-        speaker = clean_text(str(speaker)).strip() or None if speaker is not None else None
-        thread = fields["thread_id"] if fields["thread_id"] is not None else thread_id
-        thread = str(thread) if thread is not None else None
-        extra = dict(fields["extra"])
+        else:
+            try:
+                msg_id = validate_id(msg_id, "id", error=InvalidMessageError)
+                if "#p" in msg_id:
+                    raise InvalidMessageError(
+                        f"id {msg_id[:40]!r} contains '#p', which marks the parts of a long message", field="id"
+                    )
+            except InvalidMessageError as exc:
+                refuse(exc, "given a new id")
+                msg_id = uuid.uuid4().hex
+        try:
+            speaker = validate_speaker(fields["speaker"])
+        except InvalidMessageError as exc:
+            refuse(exc, "dropped")
+            speaker = None
+        speaker = clean_text(speaker).strip() or None if speaker is not None else None
+        thread = fields["thread_id"]
+        if thread is None:
+            thread = thread_id
+        else:
+            try:
+                thread = validate_id(thread, "thread_id", error=InvalidMessageError)
+            except InvalidMessageError as exc:
+                thread = _repaired_id(thread)
+                refuse(exc, f"repaired to {thread!r}")
+        extra = _extra(fields["extra"], config.max_message_chars, refuse)
         if repairs:
             extra["repaired"] = "; ".join(repairs)
         parts = counter.split(content, config.part_tokens) if len(content) > config.part_tokens else [content]
@@ -284,3 +347,58 @@ def normalize_messages(
                 )
             )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryInput:
+    """The validated fields of a memory saved directly (``LightMem.remember``, the store's memories view)."""
+
+    text: str
+    key: str | None
+    event_time: datetime | None
+    thread_id: str | None
+    speaker: str | None
+
+
+def memory_text(text: Any, *, max_chars: int = MAX_TEXT_CHARS) -> str:
+    """A memory's text, cleaned like a message's content (same size limit, lone surrogates as U+FFFD).
+
+    Raises:
+        InvalidMessageError: not a string, over ``max_chars`` characters, or empty once cleaned.
+    """
+    cleaned = clean_text(validate_text(text, "text", max_chars=max_chars)).strip()
+    if not cleaned:
+        raise InvalidMessageError("a memory needs non-empty text", field="text")
+    return cleaned
+
+
+def normalize_memory(
+    text: Any,
+    *,
+    key: Any = None,
+    event_time: Any = None,
+    thread_id: Any = None,
+    speaker: Any = None,
+    max_chars: int = MAX_TEXT_CHARS,
+) -> MemoryInput:
+    """Validate a memory given directly, with the rules and limits ``add`` applies to a message.
+
+    Example:
+        .. code-block:: python
+
+            given = normalize_memory("Alice moved to Lisbon.", event_time="2024-05-01", speaker="Alice")
+            given.event_time  # datetime(2024, 5, 1, tzinfo=UTC)
+
+    Raises:
+        InvalidMessageError: the text (see :func:`memory_text`), or a ``thread_id`` or ``speaker`` that is not
+            valid (:class:`InvalidTimeError` for ``event_time``).
+        InvalidIdError: a ``key`` that is not a string of at most 256 characters without control characters or
+            lone surrogates.
+    """
+    cleaned = memory_text(text, max_chars=max_chars)
+    key = validate_id(key, "key", error=InvalidIdError) if key is not None else None
+    when = parse_timestamp(event_time, field="event_time") if event_time is not None else None
+    thread = validate_id(thread_id, "thread_id", error=InvalidMessageError) if thread_id is not None else None
+    name = validate_speaker(speaker)
+    name = clean_text(name).strip() or None if name is not None else None
+    return MemoryInput(cleaned, key, when, thread, name)

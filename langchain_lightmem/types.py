@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,41 +12,32 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from langchain_lightmem.errors import InvalidNamespaceError
+from langchain_lightmem.validation import validate_namespace
 
 Namespace = tuple[str, ...]
 NamespaceLike = str | Sequence[str]
 Role = Literal["user", "assistant", "system", "tool"]
 ROLES: tuple[str, ...] = ("user", "assistant", "system", "tool")
 
-# One forbidden character keeps the joined key unambiguous; control characters never belong in a key.
+# One forbidden character ("/", refused in components by the validation layer) keeps the joined key unambiguous.
 _NS_SEPARATOR = "/"
-_BAD_NS_CHARS = re.compile(r"[/\x00-\x1f\x7f]")
-_MAX_NS_COMPONENT = 256
 
 
 def normalize_namespace(namespace: NamespaceLike) -> Namespace:
     """Turn ``"alice"`` or ``("org", "alice")`` into a validated tuple namespace.
 
+    Example:
+        .. code-block:: python
+
+            normalize_namespace("alice")               # ("alice",)
+            normalize_namespace(["org", "alice"])      # ("org", "alice")
+
     Raises:
-        InvalidNamespaceError: empty namespace, empty component, or a component with ``/`` or control characters.
+        InvalidNamespaceError: not a string or sequence of strings, empty, more than 64 components, or a component
+            that is empty, over 256 characters, or holds ``/``, control characters or lone surrogates (see
+            :func:`langchain_lightmem.validation.validate_namespace`).
     """
-    parts: tuple[Any, ...] = (namespace,) if isinstance(namespace, str) else tuple(namespace)
-    if not parts:
-        raise InvalidNamespaceError("namespace is empty: pass a user or tenant id such as 'alice' or ('org', 'alice')")
-    for part in parts:
-        if not isinstance(part, str):
-            raise InvalidNamespaceError(f"namespace components must be strings, got {type(part).__name__}: {part!r}")
-        if not part.strip():
-            raise InvalidNamespaceError(f"namespace {parts!r} has an empty component")
-        if len(part) > _MAX_NS_COMPONENT:
-            raise InvalidNamespaceError(f"namespace component longer than {_MAX_NS_COMPONENT} characters")
-        if _BAD_NS_CHARS.search(part):
-            raise InvalidNamespaceError(
-                f"namespace component {part!r} contains '/' or a control character; use a tuple for hierarchy, "
-                "e.g. ('org', 'alice')"
-            )
-    return tuple(parts)
+    return validate_namespace(namespace)
 
 
 def namespace_key(namespace: Namespace) -> str:

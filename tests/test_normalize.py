@@ -6,8 +6,8 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from langchain_lightmem.config import InputConfig
-from langchain_lightmem.errors import InvalidMessageError, InvalidNamespaceError
-from langchain_lightmem.normalize import normalize_messages, parse_timestamp
+from langchain_lightmem.errors import InvalidIdError, InvalidMessageError, InvalidNamespaceError, InvalidTimeError
+from langchain_lightmem.normalize import normalize_memory, normalize_messages, parse_timestamp
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import normalize_namespace
 
@@ -152,3 +152,80 @@ def test_bad_namespaces_are_refused(bad):
 def test_namespaces_normalise():
     assert normalize_namespace("alice") == ("alice",)
     assert normalize_namespace(["org", "alice@example.com"]) == ("org", "alice@example.com")
+
+
+# -- the validation layer's rules at the write path's first node (issue 12, item 6) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "error"),
+    [
+        ({"id": "a\ud800"}, "id", InvalidMessageError),
+        ({"thread_id": "t\udcff"}, "thread_id", InvalidMessageError),
+        ({"thread_id": ["t1"]}, "thread_id", InvalidMessageError),
+        ({"speaker": 5}, "speaker", InvalidMessageError),
+        ({"tags": {1, 2}}, "extra['tags']", InvalidMessageError),
+        ({"score": float("nan")}, "extra['score']", InvalidMessageError),
+        ({"timestamp": "9999-01-01T00:00:00"}, "timestamp", InvalidTimeError),
+        ({"timestamp": datetime(1, 1, 1)}, "timestamp", InvalidTimeError),
+    ],
+)
+def test_invalid_fields_are_refused_naming_index_and_field(fields, field, error):
+    with pytest.raises(error) as info:
+        norm([{"role": "user", "content": "ok"}, {"role": "user", "content": "x", **fields}])
+    assert info.value.index == 1 and info.value.field == field and str(info.value).startswith("message 1: ")
+
+
+def test_a_call_level_thread_id_is_checked_like_a_messages():
+    with pytest.raises(InvalidMessageError) as info:
+        norm([{"role": "user", "content": "x"}], thread_id="t\x00")
+    assert info.value.field == "thread_id" and info.value.index is None
+
+
+def test_repair_mode_repairs_and_marks_every_field_instead_of_refusing():
+    (m,) = normalize_messages(
+        [
+            {
+                "role": "user",
+                "content": "x",
+                "id": "a\ud800",
+                "speaker": 5,
+                "tags": {1},
+                "ok": [1],
+                "timestamp": "0001-01-01",
+            }
+        ],
+        NS,
+        thread_id="t\ud800\x00",
+        config=InputConfig(),
+        counter=TokenCounter(),
+        repair=True,
+    )
+    assert m.id != "a\ud800" and m.thread_id == "t\ufffd" and m.speaker is None
+    assert m.extra["ok"] == [1] and "tags" not in m.extra and m.timestamp.year > 2000
+    for field in ("thread_id", "id", "speaker", "extra['tags']", "timestamp"):
+        assert field in m.extra["repaired"]
+    m.extra["repaired"].encode("utf-8")  # storable: values are shown with repr
+
+
+def test_a_memory_is_checked_with_the_same_rules_as_a_message():
+    given = normalize_memory(" Alice moved \ud800 ", event_time="2024-05-01", speaker=" Alice ", key=7)
+    assert given.text == "Alice moved \ufffd" and given.speaker == "Alice" and given.key == "7"
+    assert given.event_time == datetime(2024, 5, 1, tzinfo=UTC)
+    for kwargs, error, field in [
+        ({"text": ""}, InvalidMessageError, "text"),
+        ({"text": "x" * 11}, InvalidMessageError, "text"),
+        ({"event_time": "3001-01-01"}, InvalidTimeError, "event_time"),
+        ({"key": "k\ud800"}, InvalidIdError, "key"),
+        ({"speaker": 5}, InvalidMessageError, "speaker"),
+    ]:
+        with pytest.raises(error) as info:
+            normalize_memory(**{"text": "x", "max_chars": 10, **kwargs})
+        assert info.value.field == field
+
+
+def test_namespaces_refuse_surrogates_depth_and_non_sequences():
+    for bad in [("a\udcff",), tuple(str(i) for i in range(65)), 5, b"alice"]:
+        with pytest.raises(InvalidNamespaceError) as info:
+            normalize_namespace(bad)
+        assert info.value.field == "namespace"

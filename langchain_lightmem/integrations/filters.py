@@ -7,7 +7,8 @@ recursively, lists element by element) or a dict of operators (``$eq``, ``$ne``,
 booleans and numeric strings (``"10" > 9``) compare as numbers. Where ``InMemoryStore`` raises while comparing one
 item (a missing field, text such as ``"abc"``, a list, an integer beyond float range), that item does not match:
 one odd item does not break a search. Filters that cannot match anything the same way everywhere (an operand that
-is not a number, NaN, an unknown operator, operators mixed with fields) raise :class:`StoreError` up front.
+is not a number, NaN, an unknown operator, operators mixed with fields) raise :class:`InvalidStoreInputError` (a
+:class:`StoreError`) up front.
 
 :func:`pushdown_clauses` picks the part of a filter that Chroma evaluates with identical results (equality on short
 strings, mirrored into ``v:<field>`` metadata), so large namespaces are narrowed before Python checks the whole
@@ -28,14 +29,16 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from langchain_lightmem.errors import StoreError
+from langchain_lightmem.errors import InvalidStoreInputError, StoreError
+from langchain_lightmem.validation import MAX_JSON_DEPTH, MAX_NAMESPACE_DEPTH, check_unicode, validate_json
+from langchain_lightmem.validation import MAX_VALUE_CHARS as MAX_VALUE_CHARS
 
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 FIELD_PREFIX = "v:"
 MAX_MIRRORED_CHARS = 512  # longer strings are not mirrored into metadata (and never pushed down)
 MAX_MIRRORED_KEY = 128
-MAX_DEPTH = 100  # nesting levels of a value or filter (Python's own JSON codec gives up near 1,000)
-MAX_VALUE_CHARS = 16 * 1024 * 1024  # characters of a value's JSON: larger blobs belong in a file or object store
+MAX_PUSHDOWN = 64  # equality clauses given to Chroma (its SQLite refuses ~1,000 conditions; Python checks the rest)
+MAX_DEPTH = MAX_JSON_DEPTH  # nesting levels of a value or filter (the validation layer's limit)
 
 _ORDER: dict[str, Callable[[float, float], bool]] = {
     "$gt": operator.gt,
@@ -43,78 +46,63 @@ _ORDER: dict[str, Callable[[float, float], bool]] = {
     "$lt": operator.lt,
     "$lte": operator.le,
 }
-_JSON_TYPES = "dicts with string keys, lists, strings, finite numbers, booleans and None"
 
 
-def check_text(text: str, what: str) -> None:
+def check_text(text: str, what: str, *, field: str | None = None) -> None:
     """Refuse a string Chroma cannot store: one with a lone surrogate (UTF-16 half, e.g. from bad decoding).
 
     Raises:
-        StoreError: naming ``what`` and the position of the surrogate.
+        InvalidStoreInputError: (a ``StoreError``) naming ``what`` and the position of the surrogate.
     """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise StoreError(
-            f"{what} contains a lone surrogate {text[exc.start]!r} at position {exc.start}, which is not valid "
-            "Unicode and cannot be stored; decode its source with errors='replace' (or fix the encoding) first"
-        ) from None
+    check_unicode(text, field or what, what=what, error=InvalidStoreInputError)
 
 
 def check_json(obj: Any, what: str, *, tuples: bool = False) -> None:
-    """Refuse what would not survive a JSON round trip unchanged, naming the first offending place.
+    """Refuse what would not survive a JSON round trip unchanged, naming the first offending place
+    (the validation layer's :func:`~langchain_lightmem.validation.validate_json`).
 
-    Walks iteratively, so a value nested thousands of levels deep gets a :class:`StoreError` too, not a
-    ``RecursionError``. ``tuples=True`` accepts tuples as lists (filters compare them alike).
+    ``tuples=True`` accepts tuples as lists (filters compare them alike).
 
     Raises:
-        StoreError: a non-JSON type, a non-string or surrogate-holding key or string, NaN or infinity, or more than
-            :data:`MAX_DEPTH` levels of nesting.
+        InvalidStoreInputError: (a ``StoreError``) a non-JSON type, a non-string or surrogate-holding key or string,
+            NaN or infinity, or more than :data:`MAX_DEPTH` levels of nesting.
     """
-    sequences = (list, tuple) if tuples else (list,)
-    stack: list[tuple[Any, str, int]] = [(obj, what, 0)]
-    while stack:
-        node, path, depth = stack.pop()
-        if node is None or isinstance(node, bool | int):
-            continue
-        if isinstance(node, float):
-            if not math.isfinite(node):
-                raise StoreError(f"{path} is {node!r} (NaN or infinity), which JSON cannot hold; use None or a string")
-            continue
-        if isinstance(node, str):
-            check_text(node, path)
-            continue
-        if isinstance(node, dict | list | tuple) and depth >= MAX_DEPTH:
-            raise StoreError(
-                f"{what} is nested deeper than {MAX_DEPTH} levels (at {path[:200]}); flatten it or keep the deep part "
-                "as a JSON string"
-            )
-        if isinstance(node, dict):
-            for key, child in node.items():
-                if not isinstance(key, str):
-                    raise StoreError(f"{path} has a {type(key).__name__} key {key!r}; JSON object keys are strings")
-                check_text(key, f"the key {key!r} of {path}")
-                stack.append((child, f"{path}[{key!r}]", depth + 1))
-            continue
-        if isinstance(node, sequences):
-            stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(node))
-            continue
-        hint = " (it would come back as a list)" if isinstance(node, tuple) else ""
-        raise StoreError(f"{path} is a {type(node).__name__}{hint}; store values are JSON: {_JSON_TYPES}")
+    validate_json(obj, what, error=InvalidStoreInputError, tuples=tuples)
+
+
+def check_labels(labels: Any, what: str = "namespace") -> None:
+    """Refuse a namespace or prefix of more than :data:`~langchain_lightmem.validation.MAX_NAMESPACE_DEPTH` labels
+    (the limit of a LightMem namespace too), or a label with a lone surrogate.
+
+    Raises:
+        InvalidStoreInputError: (a ``StoreError``) naming ``what``.
+    """
+    labels = tuple(labels)
+    if len(labels) > MAX_NAMESPACE_DEPTH:
+        raise InvalidStoreInputError(
+            f"{what} has {len(labels):,} labels, more than {MAX_NAMESPACE_DEPTH}; a namespace names a user and a "
+            "kind of item, e.g. ('alice', 'prefs')",
+            field="namespace",
+        )
+    for label in labels:
+        if isinstance(label, str):
+            check_text(label, f"the namespace label {label!r:.60}", field="namespace")
 
 
 def validate_filter(filter: Mapping[str, Any] | None) -> None:
     """Refuse malformed filters up front (rather than on the first item compared).
 
     Raises:
-        StoreError: the filter is not JSON (NaN, sets, lone surrogates, ...), uses an operator other than the six
-            supported ones, mixes operators with fields in one condition, or gives an ordering operator an operand
-            that ``float()`` does not turn into a finite number.
+        InvalidStoreInputError: (a ``StoreError``) the filter is not JSON (NaN, sets, lone surrogates, ...), uses an
+            operator other than the six supported ones, mixes operators with fields in one condition, or gives an
+            ordering operator an operand that ``float()`` does not turn into a finite number.
     """
     if filter is None:
         return
     if not isinstance(filter, Mapping):
-        raise StoreError(f"filter must be a dict such as {{'type': 'note'}}, got {type(filter).__name__}")
+        raise InvalidStoreInputError(
+            f"filter must be a dict such as {{'type': 'note'}}, got {type(filter).__name__}", field="filter"
+        )
     check_json(dict(filter), "filter", tuples=True)
     for field, condition in filter.items():
         _check_condition(condition, f"filter[{field!r}]")
@@ -128,19 +116,23 @@ def _check_condition(condition: Any, path: str) -> None:
                 _check_condition(sub, f"{path}[{key!r}]")
             return
         if len(operators) != len(condition):
-            raise StoreError(
+            raise InvalidStoreInputError(
                 f"{path} mixes operators and fields ({sorted(condition)}); put the operators on the field they "
-                "compare, e.g. {'n': {'$gt': 1}}"
+                "compare, e.g. {'n': {'$gt': 1}}",
+                field="filter",
             )
         for op, operand in condition.items():
             if op not in OPERATORS:
-                raise StoreError(f"unsupported filter operator {op!r} in {path}; use one of {', '.join(OPERATORS)}")
+                raise InvalidStoreInputError(
+                    f"unsupported filter operator {op!r} in {path}; use one of {', '.join(OPERATORS)}", field="filter"
+                )
             if op in _ORDER:
                 number = _number(operand)
                 if number is None or not math.isfinite(number):
-                    raise StoreError(
+                    raise InvalidStoreInputError(
                         f"{path}: {op} compares numbers (float() of both sides, as InMemoryStore does), so its "
-                        f"operand must be a finite number or numeric string, got {operand!r}"
+                        f"operand must be a finite number or numeric string, got {operand!r}",
+                        field="filter",
                     )
     elif isinstance(condition, list | tuple):
         for i, sub in enumerate(condition):
@@ -201,9 +193,12 @@ def mirrored_fields(value: Mapping[str, Any]) -> dict[str, str]:
 
 
 def pushdown_clauses(filter: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """Chroma ``where`` clauses for the conditions Chroma decides exactly like :func:`matches` (a superset filter)."""
+    """Chroma ``where`` clauses for the conditions Chroma decides exactly like :func:`matches` (a superset filter);
+    at most :data:`MAX_PUSHDOWN` of them."""
     clauses: list[dict[str, Any]] = []
     for key, condition in (filter or {}).items():
+        if len(clauses) == MAX_PUSHDOWN:
+            break
         wanted = condition
         if isinstance(condition, Mapping) and list(condition) == ["$eq"]:
             wanted = condition["$eq"]

@@ -69,8 +69,16 @@ def format_memories(
 
 
 def _sent_at(message: BaseMessage) -> Any:
-    """When a message was sent, if it says (``additional_kwargs["timestamp"]``): the query's "now"."""
-    return message.additional_kwargs.get("timestamp")
+    """When a message was sent, if it says (``additional_kwargs["timestamp"]``) in a form LightMem accepts: the
+    query's "now". Anything else means now: a bad timestamp must not break the agent's turn."""
+    from langchain_lightmem.errors import InvalidInputError
+    from langchain_lightmem.validation import validate_timestamp
+
+    value = message.additional_kwargs.get("timestamp")
+    try:
+        return validate_timestamp(value, "timestamp") if value is not None else None
+    except InvalidInputError:
+        return None
 
 
 def latest_user_text(messages: Sequence[BaseMessage]) -> BaseMessage | None:
@@ -226,6 +234,9 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         self, namespace: Namespace, text: str, reference_time: Any = None
     ) -> tuple[str, list[SearchResult]]:
         """The prompt block for ``text`` and the memories it holds, in the order shown."""
+        from langchain_lightmem.normalize import clean_text
+
+        text = clean_text(text)  # a user's lone surrogate must not break the turn
         options = {**self.retrieval, "reference_time": reference_time}
         if self.packing:
             context = self.memory.context(namespace, text, max_tokens=self._context_budget(), k=self.k, **options)

@@ -52,7 +52,8 @@ class LightMemRetriever(BaseRetriever):
     Key init args:
         memory: the :class:`~langchain_lightmem.LightMem` to read.
         namespace: whose memories (``"alice"`` or ``("org", "alice")``).
-        k: how many documents (also per call: ``retriever.invoke(q, k=3)``).
+        k: how many documents, 1 or more (also per call: ``retriever.invoke(q, k=3)``; ``k=0`` or ``k=-1`` raise
+            ``InvalidQueryError``, as every invalid per-call option raises an ``InvalidInputError`` naming it).
         filters: a Chroma ``where`` on entry metadata (``speaker``, ``thread_id``, ...); it narrows the namespace,
             never widens it. Also per call, with ``time_range=(start, end)`` and ``include_history``.
         mode: ``"hybrid"`` (default from config), ``"dense"`` or ``"lexical"``.
@@ -112,6 +113,8 @@ class LightMemRetriever(BaseRetriever):
         return normalize_namespace(value)
 
     def _search(self, query: str, **kwargs: Any) -> list[Document]:
+        """Per-call options override the retriever's; the facade validates them all (typed errors naming the
+        option, e.g. ``InvalidQueryError`` with ``field="k"`` for ``k=0``)."""
         memory: LightMem = self.memory
         common: dict[str, Any] = {
             "filters": kwargs.get("filters", self.filters),
@@ -122,11 +125,12 @@ class LightMemRetriever(BaseRetriever):
             **self.retrieval,
             **kwargs.get("retrieval", {}),
         }
+        k = kwargs.get("k")
         max_tokens = kwargs.get("max_tokens", self.max_tokens)
         if max_tokens is not None:
-            context = memory.context(self.namespace, query, max_tokens=int(max_tokens), k=kwargs.get("k"), **common)
+            context = memory.context(self.namespace, query, max_tokens=max_tokens, k=k, **common)
             return [result_to_document(i.hit, group=i.group, neighbour_of=i.neighbour_of) for i in context.items]
-        hits = memory.search(self.namespace, query, k=int(kwargs.get("k", self.k)), **common)
+        hits = memory.search(self.namespace, query, k=self.k if k is None else k, **common)
         return [result_to_document(h) for h in hits]
 
     def _get_relevant_documents(

@@ -57,10 +57,11 @@ from langgraph.store.base import (
 )
 
 from langchain_lightmem.config import RelevanceConfig
-from langchain_lightmem.errors import ConfigurationError, StoreError
+from langchain_lightmem.errors import ConfigurationError, InvalidStoreInputError, StoreError
 from langchain_lightmem.integrations.filters import (
     MAX_VALUE_CHARS,
     check_json,
+    check_labels,
     check_text,
     matches,
     mirrored_fields,
@@ -70,6 +71,7 @@ from langchain_lightmem.integrations.filters import (
 from langchain_lightmem.long_term.relevance import dense_relevance
 from langchain_lightmem.models import embeddings_model_id
 from langchain_lightmem.types import MemoryEntry, Message, Namespace
+from langchain_lightmem.validation import validate_json_size
 
 if TYPE_CHECKING:
     from langchain_lightmem.memory import LightMem
@@ -115,16 +117,12 @@ def _item_score(cosine: float, best_cosine: float, relevance: RelevanceConfig | 
 
 def _dump_value(value: Any) -> str:
     """The JSON document of a value; refuses what would not come back unchanged (checked by ``_validate``)."""
-    text = json.dumps(dict(value), allow_nan=False, ensure_ascii=False)
-    if len(text) > MAX_VALUE_CHARS:
-        raise StoreError(
-            f"this value is {len(text):,} characters of JSON, more than the {MAX_VALUE_CHARS:,} a store item holds; "
-            "keep large blobs in a file or object store and put a reference here"
-        )
+    text = validate_json_size(dict(value), "value", max_chars=MAX_VALUE_CHARS, error=InvalidStoreInputError)
     if json.loads(text) != value:
-        raise StoreError(
+        raise InvalidStoreInputError(
             "this value would not come back unchanged from JSON (a str or int subclass?); convert it to plain "
-            "JSON types first"
+            "JSON types first",
+            field="value",
         )
     return text
 
@@ -377,38 +375,47 @@ class LightMemStore(BaseStore):
     # -- validation and routing ----------------------------------------------------------------------------
 
     def _validate(self, op: Op) -> None:
+        """Refuse what cannot be stored or compared before anything of the batch runs, with the validation layer's
+        limits and checks (``InvalidStoreInputError``: a ``StoreError`` and an ``InvalidInputError``)."""
         if not isinstance(op, GetOp | SearchOp | ListNamespacesOp | PutOp):
             raise StoreError(f"unknown store operation {type(op).__name__}")
         validate_op_namespace(op)
         if isinstance(op, ListNamespacesOp):
-            labels = [label for condition in op.match_conditions or () for label in condition.path]
+            for condition in op.match_conditions or ():
+                check_labels(condition.path, "a match condition's path")
         else:
-            labels = list(op.namespace_prefix if isinstance(op, SearchOp) else op.namespace)
-        for label in labels:
-            check_text(label, f"the namespace label {label!r}")
+            check_labels(op.namespace_prefix if isinstance(op, SearchOp) else op.namespace)
         if isinstance(op, GetOp | PutOp):
             if not isinstance(op.key, str):
-                raise StoreError(f"keys must be strings, got {type(op.key).__name__}")
-            check_text(op.key, f"the key {op.key!r}")
+                raise InvalidStoreInputError(f"keys must be strings, got {type(op.key).__name__}", field="key")
+            check_text(op.key, f"the key {op.key!r}", field="key")
         if isinstance(op, PutOp):
             if not op.namespace:
                 raise InvalidNamespaceError("Namespace cannot be empty.")
             if op.namespace[0] == "langgraph":
                 raise InvalidNamespaceError(f'Root label for namespace cannot be "langgraph". Got: {op.namespace}')
-            if op.ttl is not None and (not isinstance(op.ttl, int | float) or op.ttl <= 0 or math.isinf(op.ttl)):
-                raise StoreError(f"ttl must be a positive number of minutes or None, got {op.ttl!r}")
+            if op.ttl is not None and (not isinstance(op.ttl, int | float) or not op.ttl > 0 or math.isinf(op.ttl)):
+                raise InvalidStoreInputError(
+                    f"ttl must be a positive number of minutes or None, got {op.ttl!r}", field="ttl"
+                )
             if op.value is not None:
                 if not isinstance(op.value, Mapping):
-                    raise StoreError(f"a store value must be a dict, got {type(op.value).__name__}")
+                    raise InvalidStoreInputError(
+                        f"a store value must be a dict, got {type(op.value).__name__}", field="value"
+                    )
                 check_json(dict(op.value), "value")
         if isinstance(op, SearchOp):
             validate_filter(op.filter)
             if op.query is not None:
                 if not isinstance(op.query, str):
-                    raise StoreError(f"query must be a string or None, got {type(op.query).__name__}")
-                check_text(op.query, "the query")
+                    raise InvalidStoreInputError(
+                        f"query must be a string or None, got {type(op.query).__name__}", field="query"
+                    )
+                check_text(op.query, "the query", field="query")
             if not isinstance(op.limit, int) or not isinstance(op.offset, int) or op.limit < 0 or op.offset < 0:
-                raise StoreError(f"limit and offset must be integers >= 0, got {op.limit!r} and {op.offset!r}")
+                raise InvalidStoreInputError(
+                    f"limit and offset must be integers >= 0, got {op.limit!r} and {op.offset!r}", field="limit"
+                )
 
     def _view(self, namespace: Sequence[str]) -> tuple[str, Namespace] | None:
         """``(MEMORIES | MESSAGES, user namespace)`` for a view's namespace, else ``None``."""
@@ -555,7 +562,7 @@ class LightMemStore(BaseStore):
                 plain.append(op)
             elif view[0] == MEMORIES:
                 if op.value is not None:
-                    self._memory_text(op.value)
+                    self._memory_input(view[1], op)
                 memories.append((view[1], op))
             else:
                 if op.value is None:
@@ -829,12 +836,30 @@ class LightMemStore(BaseStore):
         text = value.get("text", value.get("content"))
         if unknown or not isinstance(text, str):
             extra = f"; unexpected: {sorted(unknown)}" if unknown else ""
-            raise StoreError(
+            raise InvalidStoreInputError(
                 f"items of a '{self.memories_label}' namespace are LightMem memories: give 'text' (or 'content') and "
                 f"optionally 'event_time', 'thread_id', 'speaker'{extra}. Any other namespace, such as "
-                "(user_id, 'memories'), holds arbitrary JSON."
+                "(user_id, 'memories'), holds arbitrary JSON.",
+                field="value",
             )
         return text
+
+    def _memory_input(self, user: Namespace, op: PutOp) -> None:
+        """Refuse a memory put before anything of the batch is written, exactly as ``LightMem.remember`` would
+        (the same checks and limits: a text over ``input.max_message_chars``, a bad ``event_time``, key, ...)."""
+        from langchain_lightmem.normalize import normalize_memory
+        from langchain_lightmem.types import normalize_namespace
+
+        assert op.value is not None
+        normalize_namespace(user)
+        normalize_memory(
+            self._memory_text(op.value),
+            key=op.key,
+            event_time=op.value.get("event_time"),
+            thread_id=op.value.get("thread_id"),
+            speaker=op.value.get("speaker"),
+            max_chars=self._lightmem().config.input.max_message_chars,
+        )
 
     def _put_memory(self, user: Namespace, op: PutOp) -> None:
         from langchain_lightmem.memory import saved_entry_id

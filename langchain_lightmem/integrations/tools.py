@@ -24,7 +24,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.prebuilt import ToolRuntime
 from langgraph.store.base import BaseStore
 
-from langchain_lightmem.errors import ConfigurationError, InvalidMessageError
+from langchain_lightmem.errors import ConfigurationError, InvalidInputError
 from langchain_lightmem.integrations.filters import matches, validate_filter
 from langchain_lightmem.integrations.namespaces import NamespaceTemplate
 from langchain_lightmem.integrations.store import MEMORIES
@@ -167,13 +167,14 @@ def create_manage_memory_tool(
         runtime: ToolRuntime[Any, Any], action: Action = "create", content: str | None = None, id: str | None = None
     ) -> str:
         memories = _Memories(runtime, template, label, name)
-        if action == "create":
-            if not content:
-                return "Nothing saved: give the memory's text in 'content'."
-            return f"Saved memory {memories.create(content)}."
-        if not id:
+        if action != "create" and not id:
             return f"Give the 'id' of the memory to {action} (the bracketed id from search_memory)."
         try:
+            if action == "create":
+                if not content:
+                    return "Nothing saved: give the memory's text in 'content'."
+                return f"Saved memory {memories.create(content)}."
+            assert id is not None
             if action == "update":
                 if not content:
                     return "Nothing changed: give the new text in 'content'."
@@ -182,7 +183,7 @@ def create_manage_memory_tool(
             return f"Deleted memory {id}." if memories.delete(id) else f"No memory {id} to delete."
         except KeyError:
             return f"No memory {id} to update (search_memory shows the ids)."
-        except InvalidMessageError as exc:
+        except InvalidInputError as exc:
             return f"Nothing changed: {exc}"
 
     return StructuredTool.from_function(

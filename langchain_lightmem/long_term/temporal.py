@@ -242,7 +242,10 @@ def parse_time_window(query: str, reference: datetime) -> TimeWindow | None:
         for m in pattern.finditer(query):
             if "month" in pattern.groupindex and kind != "iso" and _month_is_a_name(kind, m, query):
                 continue
-            found = _window(kind, m, ref)
+            try:
+                found = _window(kind, m, ref)
+            except (OverflowError, ValueError):  # "5000 years ago" points outside the calendar: no window
+                continue
             if found is not None:
                 return TimeWindow(found[0], found[1], m.group(0), m.span())
     return None
