@@ -170,6 +170,22 @@ def worker_alive(owner: str) -> bool:
 
 
 @dataclass(slots=True)
+class BatchInfo:
+    """A batch as inspection shows it: what it holds, how far it went, what its extraction covered."""
+
+    id: str
+    seq: int
+    status: str
+    mode: str
+    attempts: int
+    error: str | None
+    created: float
+    updated: float
+    entry_ids: list[str]
+    coverage: dict[str, Any] | None
+
+
+@dataclass(slots=True)
 class Batch:
     namespace: Namespace
     id: str
@@ -333,6 +349,8 @@ class Journal:
             part_of=row["part_of"],
             extra=json.loads(row["extra"]) if row["extra"] else {},
             vector=np.frombuffer(row["vector"], dtype=np.float32) if row["vector"] is not None else None,
+            stage=row["stage"],
+            batch_id=row["batch_id"],
         )
 
     def messages(self, namespace: Namespace, *, stage: str | None = None) -> list[Message]:
@@ -511,6 +529,25 @@ class Journal:
                 " WHERE namespace = ? AND id = ? AND stage = 'short_term'",
                 [(batch_id, ns, mid) for mid in message_ids],
             )
+
+    def batches(self, namespace: Namespace) -> list[BatchInfo]:
+        """Every batch of the namespace, oldest first."""
+        rows = self._query("SELECT * FROM batches WHERE namespace = ? ORDER BY seq", (namespace_key(namespace),))
+        return [
+            BatchInfo(
+                id=r["id"],
+                seq=r["seq"],
+                status=r["status"],
+                mode=r["mode"],
+                attempts=r["attempts"],
+                error=r["error"],
+                created=r["created_ts"],
+                updated=r["updated_ts"],
+                entry_ids=[e["id"] for e in json.loads(r["entries"])] if r["entries"] else [],
+                coverage=json.loads(r["coverage"]) if r["coverage"] else None,
+            )
+            for r in rows
+        ]
 
     def message_ids_in(self, namespace: Namespace, *, mode: str) -> list[str]:
         """Ids of the messages whose batch was of ``mode`` (``"extractive"``: gated by the salience gate)."""

@@ -29,7 +29,7 @@ from langchain_lightmem.graphs.consolidate import (
     build_consolidation_graph,
 )
 from langchain_lightmem.graphs.ingest import build_ingest_graph
-from langchain_lightmem.journal import Journal, NamespaceForgottenError
+from langchain_lightmem.journal import BatchInfo, Journal, NamespaceForgottenError
 from langchain_lightmem.long_term.consolidation import LLMDecider
 from langchain_lightmem.long_term.lexical import LexicalIndex
 from langchain_lightmem.long_term.retrieval import MemoryContext, MemorySearcher
@@ -44,6 +44,7 @@ from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import (
     AddResult,
     MemoryEntry,
+    Message,
     Namespace,
     NamespaceLike,
     SearchResult,
@@ -64,7 +65,6 @@ from langchain_lightmem.worker import BackgroundWorker
 
 if TYPE_CHECKING:
     from langchain_lightmem.integrations.retriever import LightMemRetriever
-    from langchain_lightmem.types import Message
 
 TimeRange = tuple[datetime | None, datetime | None]
 _T = TypeVar("_T")
@@ -100,6 +100,33 @@ class NamespaceStats:
     @property
     def llm_calls(self) -> int:
         return sum(u.calls for u in self.usage.values())
+
+
+@dataclass(slots=True)
+class NamespaceSnapshot:
+    """Everything LightMem holds for one namespace, for inspection (``lightmem inspect``): every message with its
+    stage, topic segment and batch; every memory (current, superseded and pending); every batch; the consolidation
+    decisions; usage; and when the background worker would flush the quietest open thread."""
+
+    namespace: Namespace
+    messages: list[Message]
+    entries: list[MemoryEntry]
+    batches: list[BatchInfo]
+    decisions: list[Decided]
+    stats: NamespaceStats
+    idle_flush_seconds: float | None
+    next_idle_flush: float | None  # epoch seconds; None: nothing open (or idle flush off)
+
+
+@dataclass(slots=True, frozen=True)
+class Decided:
+    """A consolidation decision: ``target_id`` was updated (merged ``text``), superseded or kept, from ``newer_ids``."""
+
+    target_id: str
+    action: str
+    newer_ids: tuple[str, ...]
+    text: str | None
+    applied: bool
 
 
 class LightMem:
@@ -793,6 +820,25 @@ class LightMem:
     def namespaces(self) -> list[Namespace]:
         """Every namespace with messages in the journal."""
         return self.journal.namespaces()
+
+    def snapshot(self, namespace: NamespaceLike) -> NamespaceSnapshot:
+        """Everything held for the namespace, for inspection (see :class:`NamespaceSnapshot`)."""
+        ns = normalize_namespace(namespace)
+        decided = [Decided(t, a, tuple(n), x, True) for t, a, n, x in self.journal.applied_decisions(ns)]
+        decided += [Decided(t, a, tuple(n), x, False) for t, a, n, x in self.journal.unapplied_decisions(ns)]
+        idle = self.config.background.idle_flush_seconds
+        activity = self.journal.activity(ns).get(ns, {})
+        last = max((when for when, _ in activity.values()), default=None)
+        return NamespaceSnapshot(
+            namespace=ns,
+            messages=self.journal.messages(ns),
+            entries=self.store.list(ns, include_history=True, include_pending=True),
+            batches=self.journal.batches(ns),
+            decisions=decided,
+            stats=self.stats(ns),
+            idle_flush_seconds=idle,
+            next_idle_flush=(last + idle) if last is not None and idle is not None else None,
+        )
 
     def stats(self, namespace: NamespaceLike) -> NamespaceStats:
         """Messages per stage, batches per status, stored entries, and calls/tokens/seconds per stage."""

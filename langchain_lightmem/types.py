@@ -75,6 +75,8 @@ class Message:
     part_of: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     vector: np.ndarray | None = field(default=None, repr=False, compare=False)
+    stage: str | None = None  # where it is in the pipeline (accepted, sensory, short_term, batched, done)
+    batch_id: str | None = None
 
     @property
     def text(self) -> str:

@@ -53,7 +53,9 @@ def postgres_server() -> Iterator[str]:
     )
     options = f"-k {folder} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
     subprocess.run(
-        _as_owner([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"], owner),
+        _as_owner(
+            [str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"], owner
+        ),
         check=True,
         capture_output=True,
         env=env,

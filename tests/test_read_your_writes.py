@@ -137,3 +137,20 @@ def test_the_consolidation_run_flushes_quiet_threads_first(make_memory: Callable
     reports = memory.consolidate()
     assert memory.stats("io").pending == 0 and memory.stats("io").entries == 3
     assert [r.namespace for r in reports] == [("io",)] and reports[0].new_entries == 3
+
+
+def test_a_snapshot_shows_messages_batches_entries_and_the_next_idle_flush(
+    make_memory: Callable[..., LightMem],
+) -> None:
+    memory = make_memory()
+    memory.add(turns(4, thread="t1"), namespace="ka")
+    memory.flush("ka")
+    memory.add(turns(2, prefix="n", thread="t2"), namespace="ka")
+    snap = memory.snapshot("ka")
+    assert [m.stage for m in snap.messages] == ["done"] * 4 + ["sensory"] * 2
+    assert {m.batch_id for m in snap.messages[:4]} == {b.id for b in snap.batches} and snap.batches[
+        0
+    ].status == "written"
+    assert sum(e.pending for e in snap.entries) == 2 and len(snap.entries) == 6
+    assert snap.stats.pending == 2 and snap.next_idle_flush is not None
+    assert snap.next_idle_flush > time.time() + 500  # quiet for 600 s from the last message
