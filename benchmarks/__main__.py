@@ -13,9 +13,12 @@ Examples:
     python -m benchmarks run --conversations conv-26 --questions 20 --systems bm25,dense,lightmem_llm_free
     python -m benchmarks run --protocol batch,agent --systems lightmem_llm_free,lightmem_scripted
     python -m benchmarks throughput --conversation conv-26
+    python -m benchmarks run --endpoint local --systems lightmem_endpoint --conversations conv-26 \
+        --max-sessions 2 --questions 3 --qa                 # a real local model (llama.cpp server on :8765)
 
 Exit codes: 0 when something was measured; 1 when nothing was (data missing, every system skipped, no question
-scored) or a system failed, with ``error: ...`` on stderr; 2 for a wrong command line.
+scored), a system failed, or the endpoint a run needs does not answer, with ``error: ...`` on stderr; 2 for a
+wrong command line.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 from benchmarks.agent import PROTOCOLS
 from benchmarks.data import DATA_FILES, LOCOMO_CATEGORIES, load_dataset
 from benchmarks.exits import NothingMeasured, command, positive_int
+from benchmarks.llm import LOCAL_CONTEXT_WINDOW, LOCAL_ENDPOINT, resolve_endpoint
 from benchmarks.runner import DEFAULT_CACHE_DIR, DEFAULT_RESULTS_DIR, OFFLINE_SYSTEMS, RunSpec, check_system, run
 from benchmarks.systems import SYSTEMS, SystemOptions
 
@@ -90,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks",
         description="Benchmark harness: LightMem and its peers, side by side, on the same data (offline).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Outputs of LLM-driven systems are scripted: call counts and input tokens are the measurements.",
+        epilog="Scripted systems' LLM outputs are scripted (call counts and input tokens are the measurements); "
+        "endpoint systems use a real model (--endpoint), and reports name it.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -150,8 +155,46 @@ def build_parser() -> argparse.ArgumentParser:
         default="pair",
         help="pair: one invocation per 2 turns (default, its quick start); session: one per session",
     )
-    p.add_argument("--qa", action="store_true", help="QA accuracy with an LLM judge (needs OPENAI_BASE_URL/API_KEY)")
+    p.add_argument("--qa", action="store_true", help="QA accuracy with an LLM judge (needs an endpoint)")
     p.add_argument("--qa-budget", type=int, default=2000, help="context tokens given to the answer model")
+    p.add_argument(
+        "--endpoint",
+        metavar="local|URL",
+        help=f"OpenAI-compatible server for lightmem_endpoint and --qa: 'local' ({LOCAL_ENDPOINT}) or a /v1 URL "
+        "(default: OPENAI_BASE_URL, else OpenAI when OPENAI_API_KEY is set); the key is OPENAI_API_KEY (optional "
+        "for local servers)",
+    )
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="the endpoint's model (default LIGHTMEM_MODEL, else the only model the server lists, else gpt-4o-mini)",
+    )
+    p.add_argument("--judge-model", metavar="NAME", help="the QA judge (default LIGHTMEM_JUDGE_MODEL, else --model)")
+    p.add_argument(
+        "--call-timeout",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="seconds one endpoint call may take (default 120); LightMem's extraction makes at most "
+        "extraction.max_attempts (3) calls per batch",
+    )
+    p.add_argument(
+        "--call-retries", type=int, default=0, metavar="N", help="OpenAI client retries per call (default 0)"
+    )
+    p.add_argument(
+        "--max-output-tokens",
+        type=positive_int,
+        default=1024,
+        metavar="N",
+        help="answer cap of the endpoint systems' calls (default 1024; QA answers 100, judge 200)",
+    )
+    p.add_argument(
+        "--context-window",
+        type=positive_int,
+        metavar="N",
+        help=f"the endpoint model's context in tokens: QA prompts are fitted to it (default {LOCAL_CONTEXT_WINDOW} "
+        "with --endpoint local, else unknown)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads per system process (default 1)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -220,6 +263,16 @@ def _stamp() -> str:
 def cmd_run(args: argparse.Namespace, command: str) -> int:
     from benchmarks.report import markdown, write_report
 
+    out = Path(args.out) if args.out else DEFAULT_RESULTS_DIR / f"{args.dataset}-{_stamp()}"
+    endpoint = resolve_endpoint(
+        args.endpoint,
+        model=args.model,
+        judge_model=args.judge_model,
+        timeout=args.call_timeout,
+        max_retries=args.call_retries,
+        max_output_tokens=args.max_output_tokens,
+        context_window=args.context_window,
+    )
     spec = RunSpec(
         systems=args.systems,
         dataset=args.dataset,
@@ -248,9 +301,10 @@ def cmd_run(args: argparse.Namespace, command: str) -> int:
         protocols=args.protocol,
         embeddings=args.embeddings,
         agent_max_tokens=args.agent_max_tokens,
+        endpoint=endpoint,
+        calls_dir=str(out),
     )
     doc = run(spec, command=command)
-    out = Path(args.out) if args.out else DEFAULT_RESULTS_DIR / f"{args.dataset}-{_stamp()}"
     paths = write_report(doc, out, plots=not args.no_plots)
     print(markdown(doc))
     print("wrote " + ", ".join(str(p) for p in paths))

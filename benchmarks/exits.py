@@ -5,7 +5,8 @@ not look like a passing run in CI or in a script. Every ``python -m benchmarks .
 ``python -m benchmarks.<script>`` exits with:
 
 * ``0``: something was measured;
-* ``1``: nothing was measured, or a system failed (``error: ...`` on stderr says which and what to do);
+* ``1``: nothing was measured, a system failed, or the endpoint the run needs is not reachable (``error: ...``
+  on stderr says which and what to do);
 * ``2``: the command line was wrong (argparse's usage error).
 
 Example:
@@ -38,6 +39,11 @@ class NothingMeasured(RuntimeError):
     """A benchmark ran but measured nothing; the message says why and what to change."""
 
 
+class EndpointUnreachable(RuntimeError):
+    """The OpenAI-compatible server a run needs does not answer (or refuses the key, or does not serve the
+    model); the message, one line, says which server and what to do."""
+
+
 def positive_int(text: str) -> int:
     """An argparse ``type`` for counts: ``0`` would measure nothing, so it is refused on the command line."""
     try:
@@ -66,14 +72,14 @@ def chitchat() -> ModuleType:
 
 
 def command(main: _F) -> _F:
-    """Wrap a benchmark's ``main(argv) -> int``: missing data and :class:`NothingMeasured` become ``error: ...`` on
-    stderr and exit code 1 (the message is the exception's)."""
+    """Wrap a benchmark's ``main(argv) -> int``: missing data, :class:`NothingMeasured` and
+    :class:`EndpointUnreachable` become ``error: ...`` on stderr and exit code 1 (the message is the exception's)."""
 
     @functools.wraps(main)
     def run(*args: Any, **kwargs: Any) -> int:
         try:
             return main(*args, **kwargs)
-        except (DataNotFoundError, NothingMeasured) as exc:
+        except (DataNotFoundError, NothingMeasured, EndpointUnreachable) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
 

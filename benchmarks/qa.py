@@ -7,22 +7,45 @@ answers, dates resolved from the memory timestamps, as in mem0's LoCoMo harness)
 * **LongMemEval**: the official per-question-type yes/no judge prompts (``get_anscheck_prompt`` of LongMemEval's
   ``evaluate_qa.py``, MIT), including the abstention prompt.
 
-The answer model is ``LIGHTMEM_MODEL`` (default ``gpt-4o-mini``); the judge is ``LIGHTMEM_JUDGE_MODEL`` (default:
-the answer model).
+The answer model is the endpoint's model (``--model``, ``LIGHTMEM_MODEL``, default ``gpt-4o-mini``); the judge
+is ``--judge-model`` / ``LIGHTMEM_JUDGE_MODEL`` (default: the answer model). Answers are capped at
+:data:`ANSWER_MAX_TOKENS` tokens, the judge's at :data:`JUDGE_MAX_TOKENS`. When the endpoint's context window is
+known (``--context-window``; 8,192 for ``--endpoint local``), the answer prompt is fitted to it: context lines
+that do not fit are dropped (the ranked systems' last, full text's oldest) and counted. A question whose answer
+or judge call fails (timeout, server error) is not judged: it counts as a QA failure, not as wrong.
+
+Example:
+    .. code-block:: python
+
+        qa = QAEvaluator("locomo", probe(resolve_endpoint("local")))
+        result = qa.evaluate(question, "2023-05-08 (Mon) Caroline went to a support group.")
+        result.correct, result.answer, qa.usage()
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
+from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
+from benchmarks.calls import CallLog
 from benchmarks.data import Question
-from benchmarks.llm import build_chat_model
+from benchmarks.llm import CallbackMeter, Endpoint, build_chat_model, resolve_endpoint
+from langchain_lightmem.tokens import TokenCounter
+
+ANSWER_MAX_TOKENS = 100
+"""The answer prompt asks for at most 5-6 words: a cap far above that changes nothing for a model that complies,
+and bounds one that does not."""
+JUDGE_MAX_TOKENS = 200
+"""The LoCoMo judge writes one sentence and a JSON label."""
+TOKENIZER_MARGIN = 1.25
+"""Prompts are counted in cl100k; the server's tokenizer may need more tokens for the same text."""
 
 ANSWER_PROMPT = """You answer questions about a conversation between people, using only the memories below.
 
@@ -130,37 +153,123 @@ def parse_verdict(dataset: str, text: str) -> bool:
 
 @dataclass(slots=True)
 class QAResult:
+    """One judged answer; ``correct`` is ``None`` when a call failed (``error`` says why)."""
+
     answer: str
-    correct: bool
+    correct: bool | None
+    error: str | None = None
+    dropped_lines: int = 0
+
+
+def fit_context(
+    context: str,
+    question: str,
+    window: int | None,
+    counter: TokenCounter,
+    *,
+    keep: Literal["start", "end"] = "start",
+) -> tuple[str, int]:
+    """``context`` cut to whole lines so the answer prompt and :data:`ANSWER_MAX_TOKENS` fit in ``window``
+    tokens (with :data:`TOKENIZER_MARGIN`); ``keep`` says which end survives. Returns the text and how many
+    lines were dropped (no cut without a ``window``)."""
+    if window is None or not context:
+        return context, 0
+    fixed = counter.count(ANSWER_PROMPT.format(context="", question=question))
+    budget = int((window - ANSWER_MAX_TOKENS) / TOKENIZER_MARGIN) - fixed
+    lines = context.split("\n")
+    counts = counter.count_many(lines)
+    order = range(len(lines)) if keep == "start" else range(len(lines) - 1, -1, -1)
+    kept: list[int] = []
+    used = 0
+    for i in order:
+        used += counts[i] + 1  # the newline
+        if used > budget:
+            break
+        kept.append(i)
+    kept.sort()
+    return "\n".join(lines[i] for i in kept), len(lines) - len(kept)
 
 
 class QAEvaluator:
-    """Answers with the endpoint's model and judges with the judge model; both counted by their own meters."""
+    """Answers with the endpoint's model and judges with the judge model; both counted by their own meters
+    (phases ``query`` and ``judge``), both writing to the run's per-call ``log`` with ``fields``.
 
-    def __init__(self, dataset: str) -> None:
+    Raises:
+        RuntimeError: no endpoint is given or configured.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        endpoint: Endpoint | None = None,
+        *,
+        log: CallLog | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        endpoint = endpoint or resolve_endpoint()
+        if endpoint is None:
+            raise RuntimeError("QA needs an endpoint: pass --endpoint local|URL, or set OPENAI_BASE_URL/API_KEY")
         self.dataset = dataset
-        answer_model, answer_meter = build_chat_model("endpoint")
+        self.endpoint = endpoint
+        answer_model, answer_meter = build_chat_model(
+            "endpoint", endpoint=endpoint, max_tokens=ANSWER_MAX_TOKENS, log=log, fields=fields
+        )
         judge_model, judge_meter = build_chat_model(
-            "endpoint", model=os.environ.get("LIGHTMEM_JUDGE_MODEL") or os.environ.get("LIGHTMEM_MODEL")
+            "endpoint",
+            endpoint=endpoint,
+            model=endpoint.judge_model,
+            max_tokens=JUDGE_MAX_TOKENS,
+            log=log,
+            fields=fields,
         )
         self.answer_model: BaseChatModel = answer_model
         self.judge_model: BaseChatModel = judge_model
         self.answer_meter = answer_meter
         self.judge_meter = judge_meter
+        self.counter = TokenCounter()
+        self.failures = 0
+        self.trimmed = 0
 
-    def evaluate(self, question: Question, context: str) -> QAResult:
+    @property
+    def meters(self) -> list[CallbackMeter]:
+        return [m for m in (self.answer_meter, self.judge_meter) if isinstance(m, CallbackMeter)]
+
+    def evaluate(self, question: Question, context: str, *, keep: Literal["start", "end"] = "start") -> QAResult:
+        """Answer ``question`` over ``context`` and judge the answer (``keep``: which end of a context too long
+        for the model's window survives)."""
+        import openai
+
+        context, dropped = fit_context(context, question.text, self.endpoint.context_window, self.counter, keep=keep)
+        self.trimmed += bool(dropped)
         prompt = ANSWER_PROMPT.format(context=context or "(no memories)", question=question.text)
-        with self.answer_meter.phase("query"):
-            answer = str(self.answer_model.invoke([HumanMessage(prompt)]).content).strip()
-        with self.judge_meter.phase("query"):
-            verdict = str(self.judge_model.invoke([HumanMessage(judge_prompt(self.dataset, question, answer))]).content)
-        return QAResult(answer=answer, correct=parse_verdict(self.dataset, verdict))
+        try:
+            with self.answer_meter.phase("query"), self._tag(question):
+                answer = str(self.answer_model.invoke([HumanMessage(prompt)]).content).strip()
+            judged = judge_prompt(self.dataset, question, answer)
+            with self.judge_meter.phase("judge"), self._tag(question):
+                verdict = str(self.judge_model.invoke([HumanMessage(judged)]).content)
+        except openai.APIError as exc:  # timeout, connection, HTTP error: logged per call; the run goes on
+            self.failures += 1
+            return QAResult(answer="", correct=None, error=f"{type(exc).__name__}: {exc}", dropped_lines=dropped)
+        return QAResult(answer=answer, correct=parse_verdict(self.dataset, verdict), dropped_lines=dropped)
 
-    def usage(self) -> dict[str, int]:
+    def _tag(self, question: Question) -> ExitStack:
+        stack = ExitStack()
+        for meter in self.meters:
+            stack.enter_context(meter.tag(question=question.id))
+        return stack
+
+    def usage(self) -> dict[str, Any]:
         answer = self.answer_meter.usage().get("query")
-        judge = self.judge_meter.usage().get("query")
+        judge = self.judge_meter.usage().get("judge")
         return {
+            "answer_model": self.endpoint.model,
+            "judge_model": self.endpoint.judge_model,
             "answer_calls": answer.calls if answer else 0,
             "answer_input_tokens": answer.input_tokens if answer else 0,
+            "answer_output_tokens": answer.output_tokens if answer else 0,
             "judge_calls": judge.calls if judge else 0,
+            "judge_input_tokens": judge.input_tokens if judge else 0,
+            "failures": self.failures,
+            "contexts_trimmed": self.trimmed,
         }

@@ -64,6 +64,11 @@ def _batch(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [s for s in results if protocol_of(s) == "batch"]
 
 
+def llm_of(s: dict[str, Any]) -> str:
+    """What drove a result's LLM calls: ``none``, ``scripted`` or ``real model: <name> at <url>``."""
+    return str(s.get("llm_label") or s["llm"])
+
+
 def _cost(s: dict[str, Any], phase: str, key: str) -> Any:
     return s["cost"][phase][key]
 
@@ -199,6 +204,124 @@ def agent_section(doc: dict[str, Any]) -> list[str]:
     return out
 
 
+def qa_section(doc: dict[str, Any]) -> list[str]:
+    """QA accuracy per system with how many questions were judged, failed, or had their context cut to the
+    model's window, and the answer/judge calls; the run's QA note (model, judge, comparability) above it. Empty
+    without QA."""
+    ran = [s for s in _ran(doc) if s.get("qa")]
+    if not ran:
+        return []
+    note = next((n for n in doc["notes"] if n.startswith("QA accuracy")), "")
+    rows = [
+        [
+            label(s),
+            s["qa"].get("accuracy"),
+            f"{s['qa'].get('correct', 0):,} / {s['qa'].get('judged', 0):,}",
+            s["qa"].get("failures"),
+            s["qa"].get("contexts_trimmed"),
+            s["qa"].get("answer_calls"),
+            s["qa"].get("judge_calls"),
+        ]
+        for s in ran
+    ]
+    return [
+        "",
+        "## QA accuracy",
+        "",
+        note,
+        "",
+        _table(
+            [
+                "system",
+                "accuracy",
+                "correct / judged",
+                "failed calls",
+                "contexts cut to the window",
+                "answer calls",
+                "judge calls",
+            ],
+            rows,
+        ),
+    ]
+
+
+def calls_section(doc: dict[str, Any]) -> list[str]:
+    """The real-model calls per system and phase, from the per-call log, and what LightMem's own usage records
+    say beside them. Empty when no result has a call log."""
+    ran = [s for s in _ran(doc) if s.get("calls")]
+    if not ran:
+        return []
+    rows = []
+    for s in ran:
+        for phase, row in s["calls"]["by_phase"].items():
+            secs = row["seconds"]
+            rows.append(
+                [
+                    label(s),
+                    phase,
+                    row["calls"],
+                    row["failed"],
+                    row["prompt_tokens"],
+                    row["answer_tokens"],
+                    secs["total"],
+                    secs["p50"],
+                    secs["p95"],
+                    secs["max"],
+                    ", ".join(f"{k} {v}" for k, v in sorted(row["methods"].items())),
+                    row["finish_reasons"].get("length", 0),
+                    row["facts"],
+                    row["citations"],
+                    row["uncited_facts"],
+                ]
+            )
+    out = [
+        "",
+        "## Real-model calls",
+        "",
+        "One line per call in each system's `calls-*.jsonl` (phase, prompt and answer tokens, seconds, method, "
+        "facts and citations read from the answer). Failed calls (timeouts, server errors) count in `calls` and "
+        "`failed`, not in tokens; `cut at cap` counts answers that hit the output cap.",
+        "",
+        _table(
+            [
+                "system",
+                "phase",
+                "calls",
+                "failed",
+                "prompt tok",
+                "answer tok",
+                "seconds",
+                "p50 s",
+                "p95 s",
+                "max s",
+                "methods",
+                "cut at cap",
+                "facts",
+                "citations",
+                "uncited facts",
+            ],
+            rows,
+        ),
+    ]
+    for s in ran:
+        records = s.get("usage_records")
+        if not records:
+            continue
+        stages = "; ".join(
+            f"{stage} {u['calls']:,} calls, {u['input_tokens']:,} in / {u['output_tokens']:,} out tokens, "
+            f"{u['seconds']:.1f} s"
+            for stage, u in sorted(records["stages"].items())
+        )
+        made = ", ".join(f"{k} {v:,}" for k, v in sorted(records["memories_by_method"].items()))
+        batches = ", ".join(f"{k} {v:,}" for k, v in sorted(records["batches"].items()))
+        out += [
+            "",
+            f"{label(s)}, LightMem's own usage records: {stages or 'no LLM calls'}; batches: {batches or '–'}; "
+            f"memories by method: {made or '–'}.",
+        ]
+    return out
+
+
 def markdown(doc: dict[str, Any]) -> str:
     """The result document as markdown tables (cost, retrieval, speed and footprint, categories, stages, goals)."""
     sel = doc["selection"]
@@ -224,7 +347,7 @@ def markdown(doc: dict[str, Any]) -> str:
                 "protocol",
                 "ingest calls",
                 "ingest input tok",
-                "ingest output tok (scripted)",
+                "ingest output tok",
                 "consolidation calls",
                 "consolidation input tok",
                 "query calls",
@@ -232,7 +355,7 @@ def markdown(doc: dict[str, Any]) -> str:
             [
                 [
                     label(s),
-                    s["llm"],
+                    llm_of(s),
                     s.get("protocol") or "",
                     _cost(s, "ingest", "calls_per_1k_turns"),
                     _cost(s, "ingest", "input_tokens_per_1k_turns"),
@@ -345,6 +468,8 @@ def markdown(doc: dict[str, Any]) -> str:
                 ],
             ),
         ]
+    out += qa_section(doc)
+    out += calls_section(doc)
     out += agent_section(doc)
     goal_rows = goals(doc) if dataset == "locomo" else []
     if goal_rows:
@@ -379,7 +504,7 @@ def plot(doc: dict[str, Any], folder: Path) -> list[Path]:
         ax.scatter([x], [y], s=50, marker=markers[i % len(markers)], label=label(s))
     ax.set_xscale("symlog", linthresh=10_000)
     ax.legend(fontsize=8, loc="best")
-    ax.set_xlabel("construction input tokens per 1,000 turns (scripted model; 0 = no LLM)")
+    ax.set_xlabel("construction input tokens per 1,000 turns (0 = no LLM)")
     ax.set_ylabel("evidence recall within 1,000 context tokens")
     ax.set_title(f"{doc['dataset']}: cost vs recall")
     ax.grid(alpha=0.3)
@@ -413,6 +538,7 @@ def write_report(doc: dict[str, Any], folder: str | Path, *, plots: bool = True)
     paths = [folder / "results.json", folder / "results.md"]
     paths[0].write_text(json.dumps(doc, indent=1, default=str))
     paths[1].write_text(markdown(doc))
+    paths += sorted(folder.glob("calls-*.jsonl"))  # written by the run as calls were made
     if plots:
         paths += plot(doc, folder)
     return paths

@@ -4,6 +4,11 @@ Each system runs in its own process by default (``isolate``), so its peak RSS is
 leaks from one system into the next. Within a system, every conversation gets a fresh working folder (deleted
 afterwards unless ``keep_work``). LLM calls and tokens are counted per phase by the system's own chat model.
 
+Endpoint systems (``lightmem_endpoint``) and the QA steps (``qa``) call the run's :class:`~benchmarks.llm.Endpoint`;
+:func:`run` checks it answers first (:class:`~benchmarks.exits.EndpointUnreachable` otherwise) and, with
+``calls_dir``, every such call is logged as one JSON line in ``calls-<system>[-<protocol>].jsonl`` there
+(:mod:`benchmarks.calls`).
+
 ``protocols`` says how the conversations are fed: ``batch`` (each system's own ``ingest``, then every question),
 and for LightMem also ``agent`` (turn by turn through ``LightMemMiddleware`` in a ``create_agent`` agent, no
 flush, questions asked at session starts) and ``agent_flushed`` (its reference, flushed after every session);
@@ -43,9 +48,10 @@ from langchain_core.language_models import BaseChatModel
 from tqdm import tqdm
 
 from benchmarks.agent import AGENT_PROTOCOLS, END, PROTOCOLS, AskingPoint, ask_schedule, build_feed, describe
+from benchmarks.calls import CallLog, summarise
 from benchmarks.data import REPO_ROOT, Conversation, Dataset, Question, load_dataset, select
 from benchmarks.embeddings import DiskCachedEmbeddings
-from benchmarks.llm import Meter, build_chat_model, endpoint_configured
+from benchmarks.llm import PUBLISHED_MODEL, CallbackMeter, Endpoint, Meter, build_chat_model, probe, resolve_endpoint
 from benchmarks.metrics import BUDGETS, KS, aggregate, by_category, latency_summary, per_thousand, score_question
 from benchmarks.systems import SYSTEMS, MemorySystem, RunContext, SystemOptions, SystemUnavailable
 from benchmarks.systems.base import Hit, Progress
@@ -69,9 +75,9 @@ OFFLINE_SYSTEMS = (
 )
 PHASES = ("ingest", "consolidation", "query")
 SCRIPTED_NOTE = (
-    "LLM outputs are scripted (a deterministic ScriptedChatModel answering every caller in its schema): call "
-    "counts and input tokens are real measurements of each system's behaviour; output tokens, and the content of "
-    "LLM-made memories, are not."
+    "LLM outputs are scripted for {systems} (a deterministic ScriptedChatModel answering every caller in its "
+    "schema): call counts and input tokens are real measurements of each system's behaviour; output tokens, and "
+    "the content of LLM-made memories, are not."
 )
 _WARM_UP_QUERY = "What did they talk about?"
 
@@ -105,6 +111,10 @@ class RunSpec:
     agent_max_tokens: int = 1000
     embeddings: str = "minilm"
     """``minilm`` (every published number) or ``static`` (the 64-d test embedder: quick checks only)."""
+    endpoint: Endpoint | None = None
+    """The server endpoint systems and QA call (``None``: ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``, if set)."""
+    calls_dir: str | None = None
+    """Where the per-call logs of real-model calls go (the results folder); ``None``: kept in the result only."""
 
 
 def load_selection(spec: RunSpec) -> Dataset:
@@ -164,16 +174,23 @@ def _cost(meter: Meter | None, turns: int) -> dict[str, dict[str, float | int | 
     return out
 
 
-def check_system(name: str) -> str | None:
-    """Why ``name`` cannot run here, or ``None`` when it can."""
+def check_system(name: str, endpoint: Endpoint | None = None) -> str | None:
+    """Why ``name`` cannot run here, or ``None`` when it can (``endpoint``: the run's; else the environment's)."""
     cls = SYSTEMS[name]
     try:
         cls.check_available()
     except SystemUnavailable as exc:
         return str(exc)
-    if cls.llm == "endpoint" and not endpoint_configured():
-        return "no endpoint configured (set OPENAI_BASE_URL and/or OPENAI_API_KEY, and LIGHTMEM_MODEL)"
+    if cls.llm == "endpoint" and (endpoint or resolve_endpoint()) is None:
+        return "no endpoint configured (pass --endpoint local|URL, or set OPENAI_BASE_URL and/or OPENAI_API_KEY)"
     return None
+
+
+def llm_label(cls: type[MemorySystem], endpoint: Endpoint | None) -> str:
+    """What drives a system's LLM calls, for reports: ``none``, ``scripted`` or ``real model: <name> at <url>``."""
+    if cls.llm == "endpoint":
+        return f"real model: {endpoint.model} at {endpoint.base_url}" if endpoint else "real model (no endpoint)"
+    return cls.llm
 
 
 def _options_for(spec: RunSpec) -> SystemOptions:
@@ -192,22 +209,33 @@ def check_protocol(name: str, protocol: str) -> str | None:
     return None
 
 
-def _head(name: str, protocol: str) -> dict[str, Any]:
+def _head(name: str, protocol: str, endpoint: Endpoint | None = None) -> dict[str, Any]:
     cls = SYSTEMS[name]
-    return {"system": name, "protocol_name": protocol, "summary": cls.summary, "llm": cls.llm}
+    return {
+        "system": name,
+        "protocol_name": protocol,
+        "summary": cls.summary,
+        "llm": cls.llm,
+        "llm_label": llm_label(cls, endpoint),
+    }
+
+
+def calls_log_name(name: str, protocol: str) -> str:
+    """``calls-<system>.jsonl`` (batch) or ``calls-<system>-<protocol>.jsonl``: one per result."""
+    return f"calls-{name}.jsonl" if protocol == "batch" else f"calls-{name}-{protocol}.jsonl"
 
 
 def run_system(spec: RunSpec, name: str, protocol: str = "batch") -> dict[str, Any]:
     """Run one system over the selection under ``protocol`` and return its result (``skipped`` / ``error`` when it
     did not run)."""
-    reason = check_protocol(name, protocol) or check_system(name)
+    reason = check_protocol(name, protocol) or check_system(name, spec.endpoint)
     if reason:
-        return {**_head(name, protocol), "skipped": reason}
+        return {**_head(name, protocol, spec.endpoint), "skipped": reason}
     try:
         return _run_system(spec, SYSTEMS[name], protocol)
     except Exception as exc:  # one broken system must not sink the run: the report shows it
         return {
-            **_head(name, protocol),
+            **_head(name, protocol, spec.endpoint),
             "error": f"{type(exc).__name__}: {exc}",
             "traceback": traceback.format_exc(limit=8),
         }
@@ -223,10 +251,14 @@ def _run_system(spec: RunSpec, cls: type[MemorySystem], protocol: str) -> dict[s
     label = cls.name if protocol == "batch" else f"{cls.name} {protocol}"
     bar_ingest = tqdm(total=data.turns, desc=f"{label} ingest", unit="turn", disable=not spec.progress)
     bar_query = tqdm(total=len(data.questions), desc=f"{label} query", unit="q", disable=not spec.progress)
-    with bar_ingest, bar_query:
-        for conv in data.conversations:
-            run.conversation(conv, bar_ingest.update, bar_query.update)
-    return run.result()
+    try:
+        with bar_ingest, bar_query:
+            for conv in data.conversations:
+                run.conversation(conv, bar_ingest.update, bar_query.update)
+        return run.result()
+    finally:
+        if run.calls is not None:
+            run.calls.close()
 
 
 class _SystemRun:
@@ -244,17 +276,25 @@ class _SystemRun:
             self.embeddings = load_embeddings(EmbeddingConfig(backend=spec.embeddings))
             if spec.embedding_cache:
                 self.embeddings = DiskCachedEmbeddings(self.embeddings, cache_dir / "embeddings")
+        # Real-model calls (the system's, QA's) are logged one per line; scripted ones are not worth a line each.
+        self.calls: CallLog | None = None
+        endpoint = spec.endpoint
+        if cls.llm == "endpoint" or (spec.qa and endpoint is not None):
+            path = Path(spec.calls_dir) / calls_log_name(cls.name, protocol) if spec.calls_dir else None
+            self.calls = CallLog(path)
+        fields = {"system": cls.name, "protocol": protocol}
         model: BaseChatModel | None = None
         self.meter: Meter | None = None
         if cls.llm != "none":
-            model, self.meter = build_chat_model(cls.llm)
+            model, self.meter = build_chat_model(cls.llm, endpoint=endpoint, log=self.calls, fields=fields)
         self.counter = TokenCounter()
         self.ctx = RunContext(self.embeddings, model, self.counter, _options_for(spec), cache_dir)
         self.qa: Any = None
-        if spec.qa and endpoint_configured():
+        if spec.qa and endpoint is not None:
             from benchmarks.qa import QAEvaluator
 
-            self.qa = QAEvaluator(spec.dataset)
+            self.qa = QAEvaluator(spec.dataset, endpoint, log=self.calls, fields=fields)
+        self.usage_records: list[dict[str, Any]] = []
         # One folder per (system, protocol): Chroma keeps a client per path for the life of the process, so a
         # folder deleted and made again in the same process would be written through a stale, read-only handle.
         folder = cls.name if protocol == "batch" else f"{cls.name}-{protocol}"
@@ -273,8 +313,14 @@ class _SystemRun:
         self.replies = 0
         self.asked: Counter[str] = Counter()
 
+    def _meters(self) -> list[CallbackMeter]:
+        meters = [self.meter] if isinstance(self.meter, CallbackMeter) else []
+        return meters + (self.qa.meters if self.qa is not None else [])
+
     def conversation(self, conv: Conversation, ingested: Progress, answered: Callable[[int], Any]) -> None:
         """Feed ``conv`` to a fresh system under this run's protocol, measure it, ask every question."""
+        for meter in self._meters():
+            meter.fields["conversation"] = conv.id
         if self.protocol_name == "batch":
             self._batch(conv, ingested, answered)
         else:
@@ -304,6 +350,7 @@ class _SystemRun:
             self.memory_tokens += sum(self.counter.count_many(texts))
             size = system.disk_bytes()
             self.disk = None if size is None or self.disk is None else self.disk + size
+            self.usage_records.append(system.usage_records())
             session_of = {t.id: t.session for t in conv.turns}
             # Questions are asked after the conversation: LongMemEval gives their date, LoCoMo's last session's.
             last_date = conv.sessions[-1].date if conv.sessions else None
@@ -378,6 +425,7 @@ class _SystemRun:
             self.ingest_seconds += seconds
             self.stages.update(system.stage_seconds())
             self.replies += feed.replies
+            self.usage_records.append(system.usage_records())
             texts = system.memories()
             self.memories += len(texts)
             self.memory_tokens += sum(self.counter.count_many(texts))
@@ -453,8 +501,14 @@ class _SystemRun:
                     budgets=(spec.qa_budget,),
                 )[f"hits@budget{spec.qa_budget}"]
                 context = "\n".join(h.text for h in hits[:fit])
-            verdict = self.qa.evaluate(question, context)
-            record.update(qa_correct=float(verdict.correct), qa_answer=verdict.answer)
+            # Full text is in conversation order: if it must be cut to the model's window, its oldest lines go.
+            verdict = self.qa.evaluate(question, context, keep="end" if callable(everything) else "start")
+            record.update(
+                qa_correct=None if verdict.correct is None else float(verdict.correct),
+                qa_answer=verdict.answer,
+                qa_error=verdict.error,
+                qa_context_lines_dropped=verdict.dropped_lines,
+            )
         return record
 
     def result(self) -> dict[str, Any]:
@@ -462,7 +516,7 @@ class _SystemRun:
         scored = [r for r in self.records if r["scorable"]]
         cache = self.embeddings if isinstance(self.embeddings, DiskCachedEmbeddings) else None
         result: dict[str, Any] = {
-            **_head(cls.name, self.protocol_name),
+            **_head(cls.name, self.protocol_name, spec.endpoint),
             "protocol": self.protocol,
             "conversations": self.conversations,
             "turns": turns,
@@ -493,9 +547,16 @@ class _SystemRun:
                 "rss_scope": "process of this system" if spec.isolate else "whole harness process (not isolated)",
             },
             "embedding_cache": {"hits": cache.hits, "misses": cache.misses} if cache else None,
-            "qa": {"accuracy": aggregate(self.records).get("qa_correct"), **self.qa.usage()} if self.qa else None,
+            "qa": self._qa_result(),
             "records": self.records,
         }
+        if self.calls is not None:
+            result["calls"] = {
+                "log": str(self.calls.path) if self.calls.path else None,
+                "by_phase": summarise(self.calls.records),
+            }
+        if any(self.usage_records):
+            result["usage_records"] = _sum_usage(self.usage_records)
         if self.protocol_name in AGENT_PROTOCOLS:
             points = [p for c in self.conversations for p in c["asking_points"]]
             result["agent"] = {
@@ -511,9 +572,39 @@ class _SystemRun:
             cache.close()
         return result
 
+    def _qa_result(self) -> dict[str, Any] | None:
+        if self.qa is None:
+            return None
+        judged = [r["qa_correct"] for r in self.records if r.get("qa_correct") is not None]
+        return {
+            "accuracy": sum(judged) / len(judged) if judged else None,
+            "judged": len(judged),
+            "correct": int(sum(judged)),
+            **self.qa.usage(),
+        }
+
 
 def _metrics_only(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k not in ("id", "category", "scorable", "qa_answer", "asked_before")}
+    """A record's retrieval metrics (QA fields are summarised apart: see ``_qa_result``)."""
+    skip = ("id", "category", "scorable", "asked_before")
+    return {k: v for k, v in record.items() if k not in skip and not k.startswith("qa_")}
+
+
+def _sum_usage(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A system's own usage records, summed over conversations."""
+    stages: dict[str, Counter[str]] = {}
+    batches: Counter[str] = Counter()
+    methods: Counter[str] = Counter()
+    for row in rows:
+        for stage, usage in row.get("stages", {}).items():
+            stages.setdefault(stage, Counter()).update(usage)
+        batches.update(row.get("batches", {}))
+        methods.update(row.get("memories_by_method", {}))
+    return {
+        "stages": {stage: dict(values) for stage, values in stages.items()},
+        "batches": dict(batches),
+        "memories_by_method": dict(methods),
+    }
 
 
 def _written_share(points: list[dict[str, Any]]) -> float | None:
@@ -535,7 +626,7 @@ def _worker(spec: RunSpec, name: str, protocol: str, out: str) -> None:
 
 def _run_isolated(spec: RunSpec, name: str, protocol: str) -> dict[str, Any]:
     if reason := check_protocol(name, protocol):  # no process for a pair that cannot run
-        return {**_head(name, protocol), "skipped": reason}
+        return {**_head(name, protocol, spec.endpoint), "skipped": reason}
     with tempfile.TemporaryDirectory(prefix="lightmem-bench-") as tmp:
         out = Path(tmp) / "result.json"
         process = multiprocessing.get_context("spawn").Process(target=_worker, args=(spec, name, protocol, str(out)))
@@ -544,7 +635,7 @@ def _run_isolated(spec: RunSpec, name: str, protocol: str) -> dict[str, Any]:
         if out.exists():
             return dict(json.loads(out.read_text()))
         return {
-            **_head(name, protocol),
+            **_head(name, protocol, spec.endpoint),
             "error": f"worker process exited with code {process.exitcode} before writing a result",
         }
 
@@ -566,6 +657,7 @@ def run(spec: RunSpec, *, command: str = "") -> dict[str, Any]:
     Raises:
         DataNotFoundError: the data file is missing.
         ValueError: an unknown system or conversation.
+        EndpointUnreachable: an endpoint system or QA needs the endpoint, and it does not answer.
     """
     unknown = [s for s in spec.systems if s not in SYSTEMS]
     if unknown:
@@ -574,11 +666,14 @@ def run(spec: RunSpec, *, command: str = "") -> dict[str, Any]:
     if unknown or not spec.protocols:
         raise ValueError(f"unknown protocol(s) {', '.join(unknown) or '(none given)'}; use {', '.join(PROTOCOLS)}")
     data = load_selection(spec)  # fail early on missing data or bad ids
+    endpoint = spec.endpoint or resolve_endpoint()
+    if endpoint is not None and (spec.qa or any(SYSTEMS[n].llm == "endpoint" for n in spec.systems)):
+        endpoint = probe(endpoint)  # fail early, in one line, when the server does not answer
     if not spec.isolate:
         _set_threads(spec.threads)
     started = time.perf_counter()
     work_dir = spec.work_dir or tempfile.mkdtemp(prefix="lightmem-bench-")
-    spec_run = replace(spec, work_dir=work_dir)
+    spec_run = replace(spec, work_dir=work_dir, endpoint=endpoint)
     results = []
     try:
         for name in spec.systems:
@@ -596,14 +691,12 @@ def run(spec: RunSpec, *, command: str = "") -> dict[str, Any]:
     finally:
         if spec.work_dir is None and not spec.keep_work:
             shutil.rmtree(work_dir, ignore_errors=True)
-    notes = [SCRIPTED_NOTE]
+    notes = llm_notes(spec_run)
     if spec.embedding_cache:
         notes.append(
             "Embeddings came from the on-disk cache where present (see embedding_cache hits): ingestion speeds of "
             "systems with cache hits are warm-cache speeds. Run with --no-embedding-cache for cold speeds."
         )
-    if spec.qa and not endpoint_configured():
-        notes.append("QA accuracy was requested but no endpoint is configured: skipped.")
     return {
         "dataset": spec.dataset,
         "data_path": str(data.path),
@@ -611,7 +704,7 @@ def run(spec: RunSpec, *, command: str = "") -> dict[str, Any]:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_seconds": time.perf_counter() - started,
         "machine": machine(spec.threads),
-        "spec": asdict(spec),
+        "spec": asdict(spec_run),
         "selection": {
             "conversations": [c.id for c in data.conversations],
             "turns": data.turns,
@@ -629,3 +722,41 @@ def run(spec: RunSpec, *, command: str = "") -> dict[str, Any]:
 def _recall_at(feed: Any, when: Any, question: str) -> list[Hit]:
     """What the agent's middleware would inject for ``question`` sent at ``when``, as harness hits."""
     return _recalled(feed.recall(question, reference_time=when))
+
+
+def llm_notes(spec: RunSpec) -> list[str]:
+    """What drove the LLM calls of this run, for the report: which systems had scripted outputs, which a real
+    model (name, server), and what the QA accuracy is (and is not) comparable with."""
+    notes = []
+    scripted = [n for n in spec.systems if SYSTEMS[n].llm == "scripted"]
+    real = [n for n in spec.systems if SYSTEMS[n].llm == "endpoint"]
+    endpoint = spec.endpoint
+    if scripted:
+        notes.append(SCRIPTED_NOTE.format(systems=", ".join(scripted)))
+    if real and endpoint is not None:
+        notes.append(
+            f"{', '.join(real)}: {endpoint.label}. Its outputs, output tokens and memories are the model's own; "
+            f"every call is logged ({', '.join(calls_log_name(n, p) for n in real for p in spec.protocols)}); "
+            f"per call: {endpoint.timeout:g} s timeout, {endpoint.max_retries} client retries, at most "
+            f"{endpoint.max_output_tokens or 'unlimited'} answer tokens."
+        )
+    if any(p != "batch" for p in spec.protocols):
+        notes.append('Agent protocols: the agent\'s own replies are a scripted "OK." (never memory content).')
+    if spec.qa and endpoint is None:
+        notes.append("QA accuracy was requested but no endpoint is configured: skipped.")
+    elif spec.qa and endpoint is not None:
+        text = f"QA accuracy: answers by {endpoint.model}, judged by {endpoint.judge_model}, at {endpoint.base_url}"
+        text += f" ({endpoint.server})" if endpoint.server else ""
+        if endpoint.context_window:
+            text += f"; prompts fitted to a {endpoint.context_window:,}-token context"
+        if endpoint.local:
+            text += (
+                ". A small-model plumbing number, not comparable to published accuracy (published numbers use "
+                f"{PUBLISHED_MODEL} to answer and to judge)."
+            )
+        elif endpoint.model != PUBLISHED_MODEL or endpoint.judge_model != PUBLISHED_MODEL:
+            text += f". Not comparable to published accuracy (published numbers use {PUBLISHED_MODEL})."
+        else:
+            text += "."
+        notes.append(text)
+    return notes

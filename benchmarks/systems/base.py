@@ -108,6 +108,11 @@ class MemorySystem(ABC):
         """Run sleep-time consolidation if the system has one; ``False`` when it has none."""
         return False
 
+    def usage_records(self) -> dict[str, Any]:
+        """What the system's own accounting says its LLM calls cost (beside the harness's per-call log); empty
+        when it keeps none."""
+        return {}
+
     @abstractmethod
     def search(self, query: str, k: int) -> list[Hit]:
         """The ``k`` best items for ``query``, best first."""

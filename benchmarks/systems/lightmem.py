@@ -16,6 +16,7 @@ order: grouped by day, one date header per group, then the remaining ranked hits
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -77,6 +78,24 @@ class LightMemSystem(MemorySystem):
 
     def stage_seconds(self) -> dict[str, float]:
         return {stage: row.seconds for stage, row in self.memory.stats(self.namespace).usage.items()}
+
+    def usage_records(self) -> dict[str, Any]:
+        """LightMem's own usage records of this conversation (``memory.stats(ns)``): calls, tokens and seconds of
+        its LLM stages (extract, consolidate), its batches by status, its memories by how they were made
+        (``llm``; ``extractive_fallback`` when every extraction attempt of a batch failed)."""
+        stats = self.memory.stats(self.namespace)
+        stages = {
+            stage: {
+                "calls": row.calls,
+                "input_tokens": row.input_tokens,
+                "output_tokens": row.output_tokens,
+                "seconds": row.seconds,
+            }
+            for stage, row in stats.usage.items()
+            if row.calls
+        }
+        methods = Counter(e.method for e in self.memory.entries(self.namespace))
+        return {"stages": stages, "batches": dict(stats.batches), "memories_by_method": dict(methods)}
 
     def consolidate(self) -> bool:
         consolidate = getattr(self.memory, "consolidate", None)

@@ -92,3 +92,22 @@ def data_dir(tmp_path: Path) -> Path:
     (folder / "locomo_dev8.json").write_text(json.dumps(locomo_sample()))
     (folder / "longmemeval_s_dev38.json").write_text(json.dumps(longmemeval_sample()))
     return folder
+
+
+@pytest.fixture
+def fake_server():
+    """A fake OpenAI-compatible server on loopback (tests/benchmarks/fake_openai.py)."""
+    from tests.benchmarks.fake_openai import fake_openai_server
+
+    with fake_openai_server() as server:
+        yield server
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -137,3 +138,61 @@ def test_embedding_memory_compares_both_encoders_in_fresh_processes(capsys):
     assert embedding_memory.main(["--texts", "60", "--every", "30"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(("| plain", "| shipped"))]
     assert len(rows) == 2 and all(row.count(" MB") == 2 for row in rows)
+
+
+def test_an_unreachable_endpoint_fails_the_run_in_one_line(data_dir: Path, tmp_path: Path, closed_port, capsys):
+    url = f"http://127.0.0.1:{closed_port}/v1"
+    options = ["--systems", "lightmem_endpoint", "--endpoint", url, "--embeddings", "static"]
+    assert main(_run(data_dir, tmp_path, *options)) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: the endpoint {url} is not reachable (")
+    assert not (tmp_path / "out").exists()  # it failed before running anything
+
+
+def test_qa_needs_the_endpoint_even_for_offline_systems(data_dir: Path, tmp_path: Path, closed_port, capsys):
+    options = ["--systems", "bm25", "--qa", "--endpoint", f"http://127.0.0.1:{closed_port}/v1"]
+    assert main(_run(data_dir, tmp_path, *options)) == 1
+    assert "is not reachable" in capsys.readouterr().err
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_an_endpoint_run_is_labelled_real_logs_every_call_and_judges(data_dir: Path, tmp_path: Path, fake_server):
+    options = ["--systems", "lightmem_endpoint", "--endpoint", fake_server.url, "--qa", "--embeddings", "static"]
+    assert main(_run(data_dir, tmp_path, *options)) == 0
+    out = tmp_path / "out"
+    text = (out / "results.md").read_text()
+    label = f"real model: qwen at {fake_server.url}"
+    assert "scripted" not in text.lower()  # no scripted system ran: nothing may say so
+    assert f"> lightmem_endpoint: {label} (fake llama.cpp 9.9)." in text
+    assert f"| lightmem_endpoint | {label} |" in text
+    assert "A small-model plumbing number, not comparable to published accuracy" in text
+    assert "## QA accuracy" in text and "| lightmem_endpoint | 1.000 | 5 / 5 | 0 | 0 | 5 | 5 |" in text
+    assert "## Real-model calls" in text and "LightMem's own usage records: extract 1 calls" in text
+
+    calls = _jsonl(out / "calls-lightmem_endpoint.jsonl")
+    phases = [c["phase"] for c in calls]
+    assert phases.count("ingest") == 1 and phases.count("query") == 5 and phases.count("judge") == 5
+    extraction = calls[0]
+    assert extraction["conversation"] == "conv-1" and extraction["method"] == "function_calling"
+    assert (extraction["facts"], extraction["citations"], extraction["prompt_tokens"]) == (1, 1, 321)
+    assert all(c["error"] is None and c["seconds"] is not None for c in calls)
+
+    doc = json.loads((out / "results.json").read_text())
+    (result,) = doc["systems"]
+    assert result["llm_label"] == label and result["calls"]["log"] == str(out / "calls-lightmem_endpoint.jsonl")
+    assert result["qa"]["accuracy"] == 1.0 and result["qa"]["judged"] == 5
+    assert result["usage_records"]["stages"]["extract"]["calls"] == 1
+    assert doc["spec"]["endpoint"]["model"] == "qwen" and "api_key" not in doc["spec"]["endpoint"]
+    requests = fake_server.requests
+    assert all(r["model"] == "qwen" for r in requests) and requests[0]["max_tokens"] == 1024
+
+
+def test_scripted_systems_alone_are_labelled_scripted(data_dir: Path, tmp_path: Path):
+    assert main(_run(data_dir, tmp_path, "--systems", "lightmem_scripted,bm25", "--embeddings", "static")) == 0
+    text = (tmp_path / "out" / "results.md").read_text()
+    assert "> LLM outputs are scripted for lightmem_scripted (" in text
+    assert "real model" not in text and "| lightmem_scripted | scripted |" in text
+    assert not list((tmp_path / "out").glob("calls-*.jsonl"))  # scripted calls get no per-call log
