@@ -21,6 +21,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langchain_lightmem.accounting import StageUsage, UsageLedger
 from langchain_lightmem.config import LightMemConfig
 from langchain_lightmem.errors import InvalidMessageError
+from langchain_lightmem.folder import DataFolder, compact_chroma, read_only_client
 from langchain_lightmem.graphs.consolidate import (
     ConsolidationReport,
     build_consolidate_all_graph,
@@ -156,6 +157,24 @@ class LightMem:
         extractor: Extractor | None = None,
     ) -> None:
         self.config = config or LightMemConfig()
+        # First, before any model loads: one process per embedded folder (FolderInUseError), and whether this
+        # process can write the folder at all (a read-only folder opens for reading only).
+        self.folder = DataFolder.open(self.config)
+        self.read_only = self.folder.read_only
+        try:
+            self._open(chat_model, embeddings, compressor, segmenter, extractor)
+        except BaseException:
+            self.folder.close()
+            raise
+
+    def _open(
+        self,
+        chat_model: BaseChatModel | None,
+        embeddings: Embeddings | None,
+        compressor: Compressor | None,
+        segmenter: Segmenter | None,
+        extractor: Extractor | None,
+    ) -> None:
         self.chat_model = chat_model
         counter = TokenCounter(self.config.token_encoding)
         self.embeddings = embeddings or load_embeddings(self.config.embeddings)
@@ -166,22 +185,25 @@ class LightMem:
                 else ExtractiveExtractor()
             )
         journal_path = ":memory:" if self.config.chroma.mode == "ephemeral" else self.config.journal_path
+        journal = Journal(journal_path, read_only=self.read_only)
+        try:
+            lexical = LexicalIndex(self.config.lexical_path, read_only=self.read_only)
+        except BaseException:
+            journal.close()
+            raise
         self.pipeline = Pipeline(
             config=self.config,
-            journal=Journal(journal_path),
+            journal=journal,
             counter=counter,
             embeddings=self.embeddings,
             compressor=(compressor := compressor or build_compressor(self.config.compression)),
             segmenter=segmenter or build_segmenter(self.config.segmentation, self.embeddings, compressor=compressor),
             extractor=extractor,
-            store=ChromaMemoryStore(
-                self.config.chroma,
-                self.config.chroma_path,
-                self.embeddings,
-                lexical=LexicalIndex(self.config.lexical_path),
-            ),
+            store=ChromaMemoryStore(self.config.chroma, self.config.chroma_path, self.embeddings, lexical=lexical),
             ledger=UsageLedger(),
         )
+        if self.read_only:  # collection-level writes (forget) refused before they reach Chroma (a server too)
+            self.pipeline.store.client = read_only_client(self.pipeline.store.client, self.folder.path)
         self.graph = build_ingest_graph(self.pipeline)
         self.searcher = MemorySearcher(self.pipeline.store, self.config.retrieval, counter)
         self._namespace_consolidation = build_consolidation_graph(
@@ -281,14 +303,55 @@ class LightMem:
             raise RuntimeError(error)
 
     def close(self) -> None:
-        """Finish the background work in progress, then release the journal (Chroma needs no explicit close)."""
+        """Finish the background work in progress, then release the journal and the data folder (Chroma needs no
+        explicit close)."""
         if not self._closed:
             self.worker.close()
             self._closed = True
-            self.journal.release(self.pipeline.worker_id)
-            self.journal.close()
-            if self.store.lexical is not None:
-                self.store.lexical.close()
+            try:
+                if not self.read_only:
+                    self.journal.release(self.pipeline.worker_id)
+                self.journal.close()
+                if self.store.lexical is not None:
+                    self.store.lexical.close()
+            finally:
+                self.folder.close()
+
+    def vacuum(self) -> list[str]:
+        """Compact the data folder so that deleted text is gone from its files, while this process keeps running.
+
+        Deleted rows leave their bytes in SQLite's free pages and write-ahead logs. Through this process's own
+        connections, the journal and the lexical index are checkpointed (their ``-wal`` files emptied) and
+        VACUUMed; an embedded Chroma's ``chroma.sqlite3`` is VACUUMed and the vector folders of deleted collections
+        are removed. A Chroma server is not touched (``chroma vacuum --path DIR`` where it runs). Other threads'
+        calls wait for each file's turn.
+
+        Returns:
+            The paths compacted.
+
+        Raises:
+            FolderInUseError: another process has the folder open ("folder is in use"); with a Chroma server,
+                processes share the folder: vacuum when the others have closed it.
+            ReadOnlyFolderError: the folder is read-only for this process.
+
+        Example:
+            .. code-block:: python
+
+                memory.forget("alice")
+                memory.vacuum()  # no file of the data folder holds alice's text any more
+        """
+        if self._closed:
+            raise RuntimeError("this LightMem is closed; create a new one")
+        done: list[str] = []
+        with self.folder.exclusive():
+            if self.journal.vacuum():
+                done.append(self.journal.path)
+            lexical = self.store.lexical
+            if lexical is not None and lexical.vacuum():
+                done.append(lexical.path)
+            if self.config.chroma.mode == "persistent" and compact_chroma(self.config.chroma_path):
+                done.append(str(self.config.chroma_path))
+        return done
 
     def __enter__(self) -> LightMem:
         return self

@@ -62,7 +62,11 @@ def _client(config: ChromaConfig, path: Path) -> Any:
 
     settings = Settings(anonymized_telemetry=False)
     if config.mode == "persistent":
+        from langchain_lightmem.folder import chroma_writable, read_only_chroma_client
+
         path = path.expanduser().resolve()  # Chroma caches clients by path string: a relative path could alias
+        if not chroma_writable(path):
+            return read_only_chroma_client(path, settings)  # Chroma's own client cannot open a read-only folder
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     if config.mode == "http":
