@@ -28,7 +28,6 @@ folder.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
@@ -43,6 +42,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_lightmem.errors import FolderInUseError, ReadOnlyFolderError
+
+try:
+    import fcntl
+except ImportError:  # Windows has no flock: folders are not locked there (docs/architecture.md#the-data-folder)
+    fcntl = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from langchain_lightmem.config import LightMemConfig
@@ -67,7 +71,6 @@ class _Hold:
     fd: int
     mode: LockMode
     count: int
-    pid: int
 
 
 class _Holds:
@@ -82,14 +85,21 @@ class _Holds:
         self.held: dict[str, _Hold] = {}
 
     def current(self, key: str) -> _Hold | None:
-        hold = self.held.get(key)
-        if hold is not None and hold.pid != os.getpid():  # inherited through fork: the parent holds it, not us
-            del self.held[key]
-            return None
-        return hold
+        return self.held.get(key)
+
+    def drop_inherited(self) -> None:
+        """In a forked child: the parent's locks are the parent's. Close their copies (a copy kept open would keep
+        the lock alive after the parent released it) and forget them."""
+        for hold in self.held.values():
+            with contextlib.suppress(OSError):
+                os.close(hold.fd)
+        self.held.clear()
+        self.guard = threading.Lock()  # it may have been held by another thread at the fork
 
 
 _HOLDS = _Holds()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_HOLDS.drop_inherited)
 
 
 def _holder_pid(lock_path: Path) -> int | None:
@@ -111,6 +121,8 @@ def _holder_pid(lock_path: Path) -> int | None:
 
 
 def _flock(fd: int, mode: LockMode) -> bool:
+    if fcntl is None:
+        return True
     try:
         fcntl.flock(fd, (fcntl.LOCK_EX if mode == "exclusive" else fcntl.LOCK_SH) | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -156,7 +168,6 @@ class DataFolder:
         self.read_only = read_only
         self._chroma = chroma or (path / "chroma" if path is not None else Path("chroma"))
         self._mode: LockMode | None = None
-        self._upgraded = 0
         self._lock = threading.Lock()
 
     @classmethod
@@ -185,8 +196,12 @@ class DataFolder:
 
     @property
     def mode(self) -> LockMode | None:
-        """How this instance holds the folder: ``"exclusive"``, ``"shared"`` or ``None`` (no lock)."""
-        return self._mode
+        """How this process holds the folder now: ``"exclusive"``, ``"shared"`` or ``None`` (not by this instance)."""
+        if self._mode is None:
+            return None
+        with _HOLDS.guard:
+            hold = _HOLDS.current(self._key())
+            return None if hold is None else hold.mode
 
     def _key(self) -> str:
         assert self.lock_path is not None
@@ -202,7 +217,7 @@ class DataFolder:
                 if not _flock(fd, mode):
                     os.close(fd)
                     raise _in_use(self.path, lock_path, self._chroma)
-                hold = _HOLDS.held[self._key()] = _Hold(fd, mode, 0, os.getpid())
+                hold = _HOLDS.held[self._key()] = _Hold(fd, mode, 0)
                 if mode == "exclusive":
                     _write_pid(fd)
             elif mode == "exclusive" and hold.mode == "shared":
@@ -252,7 +267,7 @@ class DataFolder:
                 if not _flock(fd, "exclusive"):
                     os.close(fd)
                     raise _in_use(self.path, lock_path, self._chroma, vacuum=True)
-                hold = _HOLDS.held[self._key()] = _Hold(fd, "exclusive", 1, os.getpid())
+                hold = _HOLDS.held[self._key()] = _Hold(fd, "exclusive", 1)
                 _write_pid(fd)
                 upgraded = temporary = True
             elif hold.mode == "shared":
@@ -296,7 +311,8 @@ def _write_pid(fd: int) -> None:
 def _relock_shared(fd: int) -> None:
     # flock converts by unlocking first: a failed or finished upgrade may have lost the shared lock; take it back
     # (blocking: only another process's vacuum can hold the folder exclusively, and only briefly).
-    fcntl.flock(fd, fcntl.LOCK_SH)
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_SH)
 
 
 # -- read-only folders --------------------------------------------------------------------------------------------

@@ -196,7 +196,8 @@ class Journal:
 
     def _open_read_only(self) -> _Connection:
         """The file through a read-only URI, or an empty in-memory journal when the folder has none yet."""
-        from langchain_lightmem.folder import connect_read_only
+        from langchain_lightmem.errors import ReadOnlyFolderError
+        from langchain_lightmem.folder import connect_read_only, sqlite_problem
 
         if self.path == ":memory:" or not Path(self.path).exists():
             conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False, factory=_Connection)
@@ -208,7 +209,15 @@ class Journal:
         try:
             read = connect_read_only(self.path, isolation_level=None, check_same_thread=False, factory=_Connection)
         except sqlite3.DatabaseError as exc:
-            typed = _translate(exc, Path(self.path))
+            path = Path(self.path)
+            if sqlite_problem(exc) == "cantopen":  # a write-ahead log without its -shm file, which we cannot create
+                raise ReadOnlyFolderError(
+                    f"cannot read the journal {path} in a read-only folder: its write-ahead log ({path.name}-wal) "
+                    f"needs a shared-memory file ({path.name}-shm) that cannot be created here; open the folder once "
+                    "from a process that can write it (closing it cleanly folds the log into the journal)",
+                    path=path.parent,
+                ) from exc
+            typed = _translate(exc, path)
             if typed is exc:
                 raise
             raise typed from exc

@@ -177,6 +177,25 @@ def test_one_process_may_open_its_folder_twice(tmp_path):
     assert python("LightMem(config).close()", data).returncode == 0
 
 
+def test_a_forked_child_does_not_inherit_the_folder(tmp_path):
+    data = tmp_path / "data"
+    memory = LightMem(config_for(data))
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's hold is the parent's, so opening the folder here must be refused
+        try:
+            LightMem(config_for(data))
+        except FolderInUseError:
+            os._exit(0)
+        except BaseException:
+            os._exit(2)
+        os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    memory.close()
+    assert os.waitstatus_to_exitcode(status) == 0, "a forked child opened the folder its parent holds"
+    proc = python("LightMem(config).close()", data)
+    assert proc.returncode == 0, proc.stderr  # the child's copy of the lock did not outlive the parent's hold
+
+
 def test_a_killed_holder_leaves_the_folder_free(tmp_path):
     data = tmp_path / "data"
     holder = Holder(data)
@@ -221,7 +240,8 @@ def test_server_mode_processes_share_the_folder_and_vacuum_waits_for_it_to_be_fr
     finally:
         other.communicate("done\n", timeout=30)
     with mine.exclusive():  # alone now
-        assert mine.mode == "shared"  # held exclusively only for the block
+        assert mine.mode == "exclusive"
+    assert mine.mode == "shared"  # held exclusively only for the block
     mine.close()
 
 
