@@ -479,24 +479,55 @@ def compact_sqlite(conn: sqlite3.Connection, path: str | Path) -> None:
         )
 
 
+# Run in a child process: see compact_chroma.
+_CHROMA_VACUUM = """
+import json, sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], timeout=float(sys.argv[2]), isolation_level=None)
+conn.execute("PRAGMA temp_store=MEMORY")
+conn.execute("VACUUM")
+print(json.dumps([str(row[0]) for row in conn.execute("SELECT id FROM segments")]))
+conn.close()
+"""
+
+
 def compact_chroma(path: Path, *, timeout: float = 60.0) -> bool:
     """VACUUM an embedded Chroma folder's SQLite file and remove the vector-index folders of deleted collections.
 
     Chroma keeps documents and metadata in ``chroma.sqlite3`` (rollback journal, no WAL); a deleted collection's
-    rows leave their bytes in free pages, and its HNSW folder (vectors) stays on disk. Safe while this process's
-    Chroma client is open (measured: the client keeps working; SQLite's locking serialises the VACUUM with its
-    writes). Returns whether there was anything to compact.
+    rows leave their bytes in free pages, and its HNSW folder (vectors) stays on disk. Returns whether there was a
+    file to compact.
+
+    The VACUUM runs in a child process, never through this process's ``sqlite3`` module: Chroma's client carries
+    its own copy of SQLite, and two copies of SQLite in one process do not see each other's locks (POSIX locks
+    never conflict within a process), so an in-process VACUUM beside a busy client corrupted ``chroma.sqlite3``
+    (measured). Across processes SQLite's locking serialises the VACUUM with the client's writes, which wait for
+    it (a large file blocks Chroma writes for as long as its VACUUM takes).
+
+    Raises:
+        StoreError: the VACUUM failed (the message says why; "database is locked" after ``timeout`` seconds).
     """
+    import json
+    import subprocess
+    import sys
+
+    from langchain_lightmem.errors import StoreError
+
     database = path / "chroma.sqlite3"
     if not database.exists():
         return False
-    folders = [child for child in path.iterdir() if child.is_dir() and _is_uuid(child.name)]  # listed first:
-    conn = sqlite3.connect(database, timeout=timeout, isolation_level=None)  # a newer folder has a segment row
-    try:
-        compact_sqlite(conn, database)
-        live = {str(row[0]) for row in conn.execute("SELECT id FROM segments")}
-    finally:
-        conn.close()
+    # listed before the segments are read: a folder created meanwhile already has its segment row
+    folders = [child for child in path.iterdir() if child.is_dir() and _is_uuid(child.name)]
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHROMA_VACUUM, str(database), str(timeout)],
+        capture_output=True,
+        text=True,
+        timeout=timeout + 600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        reason = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise StoreError(f"cannot vacuum {database}: {reason}")
+    live = set(json.loads(proc.stdout))
     for folder in folders:
         if folder.name not in live:
             shutil.rmtree(folder, ignore_errors=True)

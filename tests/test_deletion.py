@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_lightmem.integrations import LightMemChatMessageHistory, LightMemStore
@@ -124,3 +127,50 @@ def test_the_lexical_index_overwrites_deleted_entries(make_memory):
     lexical = [p for p in files_containing(memory.config.data_dir, SECRETS) if p.name.startswith("lexical.sqlite3")]
     assert lexical == []
     assert any("chess" in h.entry.text for h in memory.search("carol", "chess", mode="lexical"))
+
+
+def test_vacuum_beside_busy_threads_keeps_chroma_intact(make_memory):
+    # Chroma carries its own SQLite: an in-process VACUUM of chroma.sqlite3 does not see its locks and corrupted the
+    # file under concurrent writes. The VACUUM runs in a child process, where SQLite's locking serialises it.
+    import threading
+    import time
+
+    memory = make_memory()
+    stop, failures = threading.Event(), []
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                memory.add([{"role": "user", "content": f"bob fact {i} about tulips"}], namespace="bob", thread_id="t")
+                memory.flush("bob")
+                memory.search("bob", "tulips")
+            except Exception as exc:  # any failure of the busy thread fails the test
+                failures.append(repr(exc))
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    deadline = time.monotonic() + 8
+    rounds = 0
+    try:
+        while time.monotonic() < deadline:
+            memory.remember("alice", f"Alice's code is {SECRETS[0]} ({rounds})", key=str(rounds))
+            memory.forget("alice")
+            memory.vacuum()
+            rounds += 1
+    finally:
+        stop.set()
+        writer.join()
+    assert rounds >= 3 and failures == []
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])",
+            str(memory.config.chroma_path / "chroma.sqlite3"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert check.stdout.strip() == "ok", check.stdout + check.stderr
