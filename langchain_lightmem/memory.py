@@ -8,6 +8,7 @@ import contextvars
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -161,6 +162,7 @@ class LightMem:
         # process can write the folder at all (a read-only folder opens for reading only).
         self.folder = DataFolder.open(self.config)
         self.read_only = self.folder.read_only
+        weakref.finalize(self, self.folder.close)  # a LightMem dropped without close() frees the folder too
         try:
             self._open(chat_model, embeddings, compressor, segmenter, extractor)
         except BaseException:
@@ -322,9 +324,11 @@ class LightMem:
 
         Deleted rows leave their bytes in SQLite's free pages and write-ahead logs. Through this process's own
         connections, the journal and the lexical index are checkpointed (their ``-wal`` files emptied) and
-        VACUUMed; an embedded Chroma's ``chroma.sqlite3`` is VACUUMed and the vector folders of deleted collections
-        are removed. A Chroma server is not touched (``chroma vacuum --path DIR`` where it runs). Other threads'
-        calls wait for each file's turn.
+        VACUUMed; an embedded Chroma's ``chroma.sqlite3`` is VACUUMed (in a child process: Chroma's own SQLite
+        would not see this process's locks) and the vector folders of deleted collections are removed. A Chroma
+        server is not touched (``chroma vacuum --path DIR`` where it runs). Other threads' calls wait for each
+        file's turn. Not covered: Chroma 1.5's vector files may hold stray process memory in their unused slots
+        (docs/reliability.md, "Data folders").
 
         Returns:
             The paths compacted.

@@ -445,3 +445,15 @@ def test_the_lock_file_lives_in_the_data_folder(tmp_path):
     with LightMem(config_for(data)) as memory:
         assert (data / LOCK_FILE).read_text().strip() == str(os.getpid())
         assert memory.folder.mode == "exclusive"
+
+
+def test_a_lightmem_dropped_without_close_frees_the_folder(tmp_path):
+    import gc
+
+    data = tmp_path / "data"
+    memory = LightMem(config_for(data))
+    memory.worker.close()  # (what close() would also do; the folder is what this test is about)
+    del memory
+    gc.collect()
+    proc = python("LightMem(config).close()", data)
+    assert proc.returncode == 0, proc.stderr
