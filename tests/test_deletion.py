@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_lightmem.integrations import LightMemChatMessageHistory, LightMemStore
@@ -129,6 +130,7 @@ def test_the_lexical_index_overwrites_deleted_entries(make_memory):
     assert any("chess" in h.entry.text for h in memory.search("carol", "chess", mode="lexical"))
 
 
+@pytest.mark.integration  # 8 s of concurrent writes
 def test_vacuum_beside_busy_threads_keeps_chroma_intact(make_memory):
     # Chroma carries its own SQLite: an in-process VACUUM of chroma.sqlite3 does not see its locks and corrupted the
     # file under concurrent writes. The VACUUM runs in a child process, where SQLite's locking serialises it.

@@ -26,6 +26,8 @@ import pytest
 from langchain_lightmem import LightMem, LightMemConfig, errors
 from langchain_lightmem.cli import main
 
+pytestmark = pytest.mark.integration  # real subprocesses and on-disk Chroma
+
 
 class _Missing(Exception):
     """Stands for an error class a version does not have, so that each test shows that version's own failure."""
