@@ -184,6 +184,7 @@ def test_a_forked_child_does_not_inherit_the_folder(tmp_path):
     memory = LightMem(config_for(data))
     pid = os.fork()
     if pid == 0:  # the child: the parent's hold is the parent's, so opening the folder here must be refused
+        signal.alarm(60)  # a forked copy of a process with Chroma's threads may hang if it gets as far as Chroma
         try:
             LightMem(config_for(data))
         except FolderInUseError:
