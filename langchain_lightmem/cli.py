@@ -549,13 +549,15 @@ def cmd_forget(args: argparse.Namespace) -> int:
         if sys.stdin.readline().strip() != "/".join(ns):
             print("cancelled", file=sys.stderr)
             return 1
-    with _build_memory(args, config) as memory:
-        removed = memory.forget(ns)
     vacuumed: list[str] = []
-    if args.vacuum:
-        from langchain_lightmem.maintenance import vacuum
-
-        vacuumed = [str(path) for path in vacuum(config)]
+    with _build_memory(args, config) as memory:
+        if args.vacuum:
+            # the folder alone first: refused ("folder is in use") before anything is deleted
+            with memory.folder.exclusive():
+                removed = memory.forget(ns)
+                vacuumed = memory.vacuum()
+        else:
+            removed = memory.forget(ns)
     if args.json:
         _emit(
             {

@@ -123,3 +123,31 @@ class MemoryMissingError(StoreError):
 class InvalidStoreInputError(StoreError, InvalidInputError):
     """``LightMemStore`` refused an operation's input (a value, key, label, query, filter, limit or TTL) before
     anything of the batch was written. Both a :class:`StoreError` and an :class:`InvalidInputError`."""
+
+
+class DataFolderError(LightMemError):
+    """A data folder cannot be used as asked. ``path`` is the folder or file concerned."""
+
+    def __init__(self, message: str, *, path: object) -> None:
+        self.path = path
+        super().__init__(message)
+
+
+class FolderInUseError(DataFolderError):
+    """Another process has the data folder open (``pid`` when known).
+
+    An embedded Chroma folder takes one process at a time: use one process, or run Chroma as a server that every
+    process shares (docs/architecture.md, "The data folder").
+    """
+
+    def __init__(self, message: str, *, path: object, pid: int | None = None) -> None:
+        self.pid = pid
+        super().__init__(message, path=path)
+
+
+class ReadOnlyFolderError(DataFolderError):
+    """The data folder was opened read-only (the process cannot write it): reads work, this write cannot."""
+
+
+class JournalCorruptError(DataFolderError):
+    """The journal (``path``) is damaged. It holds the accepted messages, so it is never rebuilt automatically."""

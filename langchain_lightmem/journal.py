@@ -200,27 +200,78 @@ class Journal:
 
     Args:
         path: database file, or ``":memory:"`` for a throwaway journal (tests).
+        read_only: open the file for reading only (a read-only data folder): every write raises
+            :class:`~langchain_lightmem.errors.ReadOnlyFolderError`.
+
+    Raises:
+        JournalCorruptError: the file is damaged (also raised by any later call that finds a damaged page).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-        self._conn.row_factory = sqlite3.Row
+        self.read_only = read_only
         self._lock = threading.RLock()
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit survives power loss, not only a killed process. Accepted means durable.
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
-            self._conn.execute("PRAGMA secure_delete=ON")  # forgotten personal data is overwritten, not just unlinked
+        if read_only:
+            self._conn = self._open_read_only()
+        else:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False, factory=_Connection
+            )
+        self._conn.path = Path(self.path)
+        self._conn.row_factory = sqlite3.Row
+        try:
+            with self._lock:
+                self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a damaged header fails here
+                if not read_only:
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                    # FULL: a commit survives power loss, not only a killed process. Accepted means durable.
+                    self._conn.execute("PRAGMA synchronous=FULL")
+                    self._conn.execute("PRAGMA foreign_keys=ON")
+                    # forgotten personal data is overwritten, not just unlinked
+                    self._conn.execute("PRAGMA secure_delete=ON")
+                    self.setup()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open_read_only(self) -> _Connection:
+        """The file through a read-only URI, or an empty in-memory journal when the folder has none yet."""
+        from langchain_lightmem.errors import ReadOnlyFolderError
+        from langchain_lightmem.folder import connect_read_only, sqlite_problem
+
+        if self.path == ":memory:" or not Path(self.path).exists():
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False, factory=_Connection)
+            conn.path = Path(self.path)
+            self._conn = conn
             self.setup()
+            conn.execute("PRAGMA query_only=ON")
+            return conn
+        try:
+            read = connect_read_only(self.path, isolation_level=None, check_same_thread=False, factory=_Connection)
+        except sqlite3.DatabaseError as exc:
+            path = Path(self.path)
+            if sqlite_problem(exc) == "cantopen":  # a write-ahead log without its -shm file, which we cannot create
+                raise ReadOnlyFolderError(
+                    f"cannot read the journal {path} in a read-only folder: its write-ahead log ({path.name}-wal) "
+                    f"needs a shared-memory file ({path.name}-shm) that cannot be created here; open the folder once "
+                    "from a process that can write it (closing it cleanly folds the log into the journal)",
+                    path=path.parent,
+                ) from exc
+            typed = _translate(exc, path)
+            if typed is exc:
+                raise
+            raise typed from exc
+        assert isinstance(read, _Connection)
+        return read
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        """Create or migrate the schema; idempotent."""
+        """Create or migrate the schema; idempotent (nothing to do for a read-only journal)."""
+        if self.read_only and self.path != ":memory:" and Path(self.path).exists():
+            return
         with self.transaction() as cur:
             # executescript() would commit mid-transaction; run the statements one by one instead.
             for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
@@ -254,6 +305,25 @@ class Journal:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def vacuum(self) -> bool:
+        """Rewrite the file without the bytes of deleted rows and empty its write-ahead log (after ``forget``).
+
+        ``secure_delete`` zeroes deleted rows in the file, but older versions of their pages stay in the WAL until
+        it is checkpointed, and VACUUM drops free pages. Waits for this journal's other calls; returns whether
+        there was a file to compact.
+
+        Raises:
+            FolderInUseError: another process's open transaction keeps the WAL from being emptied.
+            ReadOnlyFolderError: the journal was opened read-only.
+        """
+        from langchain_lightmem.folder import compact_sqlite
+
+        if self.path == ":memory:":
+            return False
+        with self._lock:
+            compact_sqlite(self._conn, self.path)
+        return True
 
     def _next_seq(self, cur: sqlite3.Cursor, name: str, n: int) -> int:
         """Reserve ``n`` consecutive sequence numbers; returns the first."""
@@ -978,3 +1048,100 @@ class Journal:
                 (ns,),
             )
         return removed
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> Exception:
+    """A damaged file or a write to a read-only one as a typed error naming the file (else ``exc`` itself)."""
+    from langchain_lightmem.errors import JournalCorruptError, ReadOnlyFolderError
+    from langchain_lightmem.folder import read_only_message, sqlite_problem
+
+    problem = sqlite_problem(exc)
+    if problem == "corrupt":
+        return JournalCorruptError(
+            f"the journal {path} is damaged ({exc}). It holds the accepted messages, so it is not rebuilt: restore "
+            f"it from a backup, or salvage rows with 'sqlite3 {path} .recover'; moving it away starts an empty "
+            "journal (its messages are then lost)",
+            path=path,
+        )
+    if problem == "readonly":
+        return ReadOnlyFolderError(read_only_message(path.parent, "write to the journal"), path=path.parent)
+    return exc
+
+
+class _Cursor(sqlite3.Cursor):
+    """Raises :class:`JournalCorruptError` / :class:`ReadOnlyFolderError` instead of SQLite's bare errors."""
+
+    connection: _Connection
+
+    def _fail(self, exc: sqlite3.Error) -> Exception:
+        path = self.connection.path
+        return exc if path is None else _translate(exc, path)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            typed = self._fail(exc)
+            if typed is exc:
+                raise
+            raise typed from exc
+
+    def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            typed = self._fail(exc)
+            if typed is exc:
+                raise
+            raise typed from exc
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.DatabaseError as exc:
+            typed = self._fail(exc)
+            if typed is exc:
+                raise
+            raise typed from exc
+
+    def fetchmany(self, size: int | None = 1) -> list[Any]:
+        try:
+            return super().fetchmany(size)
+        except sqlite3.DatabaseError as exc:
+            typed = self._fail(exc)
+            if typed is exc:
+                raise
+            raise typed from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.DatabaseError as exc:
+            typed = self._fail(exc)
+            if typed is exc:
+                raise
+            raise typed from exc
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.DatabaseError as exc:
+            typed = self._fail(exc)
+            if typed is exc:
+                raise
+            raise typed from exc
+
+
+class _Connection(sqlite3.Connection):
+    """The journal's connection: its cursors translate SQLite's damaged-file and read-only errors."""
+
+    path: Path | None = None  # set by the journal once it knows the file is its own
+
+    def cursor(self, factory: Any = None) -> Any:
+        return super().cursor(factory or _Cursor)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Any:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any:
+        return self.cursor().executemany(sql, parameters)

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langchain_lightmem.accounting import StageUsage, UsageLedger
 from langchain_lightmem.config import LightMemConfig
 from langchain_lightmem.errors import InvalidMessageError, MemoryMissingError
+from langchain_lightmem.folder import DataFolder, compact_chroma, read_only_client
 from langchain_lightmem.graphs.consolidate import (
     ConsolidationReport,
     build_consolidate_all_graph,
@@ -194,6 +196,25 @@ class LightMem:
         extractor: Extractor | None = None,
     ) -> None:
         self.config = config or LightMemConfig()
+        # First, before any model loads: one process per embedded folder (FolderInUseError), and whether this
+        # process can write the folder at all (a read-only folder opens for reading only).
+        self.folder = DataFolder.open(self.config)
+        self.read_only = self.folder.read_only
+        weakref.finalize(self, self.folder.close)  # a LightMem dropped without close() frees the folder too
+        try:
+            self._open(chat_model, embeddings, compressor, segmenter, extractor)
+        except BaseException:
+            self.folder.close()
+            raise
+
+    def _open(
+        self,
+        chat_model: BaseChatModel | None,
+        embeddings: Embeddings | None,
+        compressor: Compressor | None,
+        segmenter: Segmenter | None,
+        extractor: Extractor | None,
+    ) -> None:
         self.chat_model = chat_model
         counter = TokenCounter(self.config.token_encoding)
         self.embeddings = embeddings or load_embeddings(self.config.embeddings)
@@ -204,22 +225,25 @@ class LightMem:
                 else ExtractiveExtractor()
             )
         journal_path = ":memory:" if self.config.chroma.mode == "ephemeral" else self.config.journal_path
+        journal = Journal(journal_path, read_only=self.read_only)
+        try:
+            lexical = LexicalIndex(self.config.lexical_path, read_only=self.read_only)
+        except BaseException:
+            journal.close()
+            raise
         self.pipeline = Pipeline(
             config=self.config,
-            journal=Journal(journal_path),
+            journal=journal,
             counter=counter,
             embeddings=self.embeddings,
             compressor=(compressor := compressor or build_compressor(self.config.compression)),
             segmenter=segmenter or build_segmenter(self.config.segmentation, self.embeddings, compressor=compressor),
             extractor=extractor,
-            store=ChromaMemoryStore(
-                self.config.chroma,
-                self.config.chroma_path,
-                self.embeddings,
-                lexical=LexicalIndex(self.config.lexical_path),
-            ),
+            store=ChromaMemoryStore(self.config.chroma, self.config.chroma_path, self.embeddings, lexical=lexical),
             ledger=UsageLedger(),
         )
+        if self.read_only:  # collection-level writes (forget) refused before they reach Chroma (a server too)
+            self.pipeline.store.client = read_only_client(self.pipeline.store.client, self.folder.path)
         self.graph = build_ingest_graph(self.pipeline)
         self.searcher = MemorySearcher(self.pipeline.store, self.config.retrieval, counter)
         self._namespace_consolidation = build_consolidation_graph(
@@ -240,6 +264,7 @@ class LightMem:
         self._locks_guard = threading.Lock()
         self.worker = BackgroundWorker(self._process, self.flush_idle, self.config.background)
         self._present: set[Namespace] = set()  # namespaces whose long-term memory was found where the journal says
+        self._forget_listeners: weakref.WeakSet[Any] = weakref.WeakSet()  # surfaces with data of their own
         self._closed = False
 
     # -- plumbing -------------------------------------------------------------------------------------------
@@ -341,6 +366,7 @@ class LightMem:
         For a lost or damaged ``chroma/`` folder (see :class:`~langchain_lightmem.errors.MemoryMissingError`), or
         after changing the embedding model.
         """
+        self._writable("rebuild")
         from langchain_lightmem.long_term.consolidation import Decision, apply_decisions
 
         targets = (
@@ -376,14 +402,57 @@ class LightMem:
             raise RuntimeError(error)
 
     def close(self) -> None:
-        """Finish the background work in progress, then release the journal (Chroma needs no explicit close)."""
+        """Finish the background work in progress, then release the journal and the data folder (Chroma needs no
+        explicit close)."""
         if not self._closed:
             self.worker.close()
             self._closed = True
-            self.journal.release(self.pipeline.worker_id)
-            self.journal.close()
-            if self.store.lexical is not None:
-                self.store.lexical.close()
+            try:
+                if not self.read_only:
+                    self.journal.release(self.pipeline.worker_id)
+                self.journal.close()
+                if self.store.lexical is not None:
+                    self.store.lexical.close()
+            finally:
+                self.folder.close()
+
+    def vacuum(self) -> list[str]:
+        """Compact the data folder so that deleted text is gone from its files, while this process keeps running.
+
+        Deleted rows leave their bytes in SQLite's free pages and write-ahead logs. Through this process's own
+        connections, the journal and the lexical index are checkpointed (their ``-wal`` files emptied) and
+        VACUUMed; an embedded Chroma's ``chroma.sqlite3`` is VACUUMed (in a child process: Chroma's own SQLite
+        would not see this process's locks) and the vector folders of deleted collections are removed. A Chroma
+        server is not touched (``chroma vacuum --path DIR`` where it runs). Other threads' calls wait for each
+        file's turn. Not covered: Chroma 1.5's vector files may hold stray process memory in their unused slots
+        (docs/reliability.md, "Data folders").
+
+        Returns:
+            The paths compacted.
+
+        Raises:
+            FolderInUseError: another process has the folder open ("folder is in use"); with a Chroma server,
+                processes share the folder: vacuum when the others have closed it.
+            ReadOnlyFolderError: the folder is read-only for this process.
+
+        Example:
+            .. code-block:: python
+
+                memory.forget("alice")
+                memory.vacuum()  # no file of the data folder holds alice's text any more
+        """
+        if self._closed:
+            raise RuntimeError("this LightMem is closed; create a new one")
+        done: list[str] = []
+        with self.folder.exclusive():
+            if self.journal.vacuum():
+                done.append(self.journal.path)
+            lexical = self.store.lexical
+            if lexical is not None and lexical.vacuum():
+                done.append(lexical.path)
+            if self.config.chroma.mode == "persistent" and compact_chroma(self.config.chroma_path):
+                done.append(str(self.config.chroma_path))
+        return done
 
     def __enter__(self) -> LightMem:
         return self
@@ -436,6 +505,7 @@ class LightMem:
             InvalidNamespaceError: the namespace is empty or malformed.
             EmbeddingError: the embedder failed; nothing of this call was stored.
         """
+        self._writable("add")
         ns = normalize_namespace(namespace)
         if isinstance(messages, str | bytes | Mapping | BaseMessage) or not isinstance(messages, Sequence):
             raise InvalidMessageError(
@@ -470,6 +540,7 @@ class LightMem:
         ``background.idle_flush_seconds`` (:meth:`flush_idle`); its messages are searchable as pending entries
         meanwhile.
         """
+        self._writable("flush")
         ns = normalize_namespace(namespace)
         threads = None if thread_id is None else [validate_id(thread_id, "thread_id")]
         state = {"namespace": ns, "messages": [], "flush": True, "threads": threads}
@@ -493,6 +564,7 @@ class LightMem:
         for a full batch with the others (no extra extraction call). The background worker calls this every
         ``background.poll_seconds``; a cron job can call it too (``lightmem flush --idle``).
         """
+        self._writable("flush_idle")
         limit = self.config.background.idle_flush_seconds if idle_seconds is None else idle_seconds
         if limit is None:
             return {}
@@ -713,6 +785,7 @@ class LightMem:
             InvalidIdError: ``key`` is not a string of at most 256 characters without control characters or lone
                 surrogates.
         """
+        self._writable("remember")
         from langchain_lightmem.types import utcnow
 
         ns = normalize_namespace(namespace)
@@ -771,6 +844,7 @@ class LightMem:
             KeyError: no current memory with that id in the namespace (pending entries are messages: they cannot
                 be edited, only extracted or forgotten).
         """
+        self._writable("update")
         ns = normalize_namespace(namespace)
         entry_id = validate_lookup_id(entry_id, "entry_id")
         cleaned = memory_text(text, max_chars=self.config.input.max_message_chars)
@@ -802,6 +876,7 @@ class LightMem:
         no call, no change), resumable, and guarded by a per-namespace lease (a busy namespace is reported with
         ``busy=True`` and skipped). Superseded memories stay visible with ``include_history=True``.
         """
+        self._writable("consolidate")
         state = {"namespace": normalize_namespace(namespace) if namespace is not None else None}
         limit = self.config.consolidation.max_concurrency
         out = self.consolidation_graph.invoke(state, config={"max_concurrency": limit})
@@ -866,24 +941,50 @@ class LightMem:
             InvalidIdError: ``ids`` is a single string or holds something other than strings without lone
                 surrogates.
         """
+        self._writable("delete")
         ns = normalize_namespace(namespace)
         ids = validate_ids(ids)
         deleted = self.store.delete(ns, ids)
         self.journal.delete_saved(ns, list(ids))
         return deleted
 
-    def forget(self, namespace: NamespaceLike) -> dict[str, int]:
-        """Delete everything held for a namespace: raw messages, buffers, batches, usage and memory entries."""
+    def forget(self, namespace: NamespaceLike, *, vacuum: bool = False) -> dict[str, int]:
+        """Delete everything held for a namespace: raw messages, buffers, batches, usage, memory entries, and the
+        items of every :class:`~langchain_lightmem.integrations.LightMemStore` on this memory under it.
+
+        Work in flight for the namespace (the worker, a consolidation waiting on the model, an extraction) cannot
+        write after this returns. With ``vacuum``, the folder is compacted too (:meth:`vacuum`): no file of it
+        holds the namespace's text any more.
+
+        Raises:
+            FolderInUseError: ``vacuum`` while another process has the folder open; nothing was deleted.
+            ReadOnlyFolderError: the folder is read-only for this process.
+        """
         ns = normalize_namespace(namespace)
-        self.worker.forget(ns)
-        with self._lock(ns):
-            # The journal first: its new generation fences every writer still in flight (a consolidation waiting on
-            # the model, a batch being extracted), then the store.
-            messages = self.journal.forget(ns)
-            entries = self.store.delete_namespace(ns)
-            self.pipeline.ledger.drain(ns)
-            self._present.discard(ns)
+        self._writable("forget")
+        with self.folder.exclusive() if vacuum else contextlib.nullcontext():
+            self.worker.forget(ns)
+            with self._lock(ns):
+                # The journal first: its new generation fences every writer still in flight (a consolidation
+                # waiting on the model, a batch being extracted), then the store.
+                messages = self.journal.forget(ns)
+                entries = self.store.delete_namespace(ns)
+                self.pipeline.ledger.drain(ns)
+                self._present.discard(ns)
+                for listener in list(self._forget_listeners):
+                    listener.forget_namespace(ns)
+            if vacuum:
+                self.vacuum()
         return {"messages": messages, "entries": entries}
+
+    def on_forget(self, listener: Any) -> None:
+        """Call ``listener.forget_namespace(namespace)`` whenever a namespace is forgotten: surfaces that keep data
+        of their own (:class:`~langchain_lightmem.integrations.LightMemStore`) delete it there. Held weakly."""
+        self._forget_listeners.add(listener)
+
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise self.folder.refuse(what)
 
 
 def _llm_trace(config: RunnableConfig) -> RunnableConfig:

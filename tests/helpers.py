@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from langchain_lightmem.types import Message
 
@@ -48,3 +51,30 @@ class ScriptedSegmenter:
         if self.every:
             out += list(range(self.every, len(turns), self.every))
         return sorted(set(out))
+
+
+def _encodings(needle: str) -> set[bytes]:
+    """The byte forms a text can take in a file: UTF-8, UTF-16 (both byte orders), JSON-escaped, lower-cased."""
+    forms = {needle, needle.lower(), json.dumps(needle)[1:-1], json.dumps(needle, ensure_ascii=False)[1:-1]}
+    out: set[bytes] = set()
+    for form in forms:
+        out |= {form.encode("utf-8"), form.encode("utf-16-le"), form.encode("utf-16-be")}
+    return {b for b in out if b}
+
+
+def files_containing(folder: Path, needles: Iterable[str]) -> list[Path]:
+    """Every file under ``folder`` (WAL, shm, lock and segment files included) whose raw bytes hold one of the
+    ``needles`` in any of its byte forms (``_encodings``; matched case-insensitively for ASCII), sorted.
+
+    SQLite FTS5 stores each token of an indexed text lower-cased, stemmed and prefix-compressed against its
+    neighbour, so a token inside a posting list need not appear as contiguous bytes: pick needles that appear
+    whole in the raw texts (the rows), and check the lexical index's tables separately when that matters.
+    """
+    wanted = {form.lower() for needle in needles for form in _encodings(needle)}
+    found: list[Path] = []
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes().lower()
+            if any(form in data for form in wanted):
+                found.append(path)
+    return found

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 
 from langchain_lightmem.integrations import LightMemChatMessageHistory, LightMemStore
 from langchain_lightmem.integrations.store import MEMORIES, MESSAGES
+from langchain_lightmem.memory import saved_entry_id
+from tests.helpers import files_containing
 
 
 def populate(memory) -> None:
@@ -70,3 +76,103 @@ def test_deleting_an_entry_removes_it_from_current_and_history(make_memory):
         h.entry.id not in (superseded.id, current.id) for h in memory.search("alice", "PIN", include_history=True)
     )
     assert memory.delete("bob", [e.id for e in everything]) == 0  # ids of another namespace are not found
+
+
+# -- on disk: deleted means gone from every file ---------------------------------------------------------------
+
+SECRETS = ("ZEBRA-PLUTONIUM-4471", "Quetzalcoatl Bakery on Vinegar Lane", "locker 9-TANGERINE-31")
+
+
+def test_forget_and_vacuum_leave_no_byte_of_the_namespace_in_any_file_while_the_process_runs(make_memory, tmp_path):
+    memory = make_memory()
+    folder = memory.config.data_dir
+    memory.add(
+        [
+            {"role": "user", "content": f"my badge code is {SECRETS[0]}", "timestamp": "2024-05-01T10:00:00Z"},
+            {"role": "user", "content": f"I work at the {SECRETS[1]}", "timestamp": "2024-05-01T10:01:00Z"},
+        ],
+        namespace="alice",
+        thread_id="t1",
+    )
+    memory.flush("alice")
+    memory.remember("alice", f"Alice's bike is in {SECRETS[2]}", key="bike")
+    memory.add([{"role": "user", "content": f"again: {SECRETS[0]}"}], namespace="alice", thread_id="t2")  # pending
+    memory.consolidate()
+    memory.add([{"role": "user", "content": "Bob collects Hokusai woodblock prints"}], namespace="bob", thread_id="t")
+    memory.flush("bob")
+    assert files_containing(folder, SECRETS), "the scan must see the secrets before they are forgotten"
+
+    memory.forget("alice")
+    vacuumed = memory.vacuum()
+
+    assert files_containing(folder, SECRETS) == []
+    assert files_containing(folder, ["Hokusai woodblock prints"])  # bob's text is still on disk
+    assert {str(memory.config.journal_path), str(memory.config.lexical_path)} <= set(vacuumed)
+    # the process keeps working on its open connections and Chroma client
+    assert any("Hokusai" in h.entry.text for h in memory.search("bob", "woodblock prints"))
+    memory.add([{"role": "user", "content": "Bob moved to Kyoto"}], namespace="bob", thread_id="t")
+    memory.flush("bob")
+    assert any("Kyoto" in h.entry.text for h in memory.search("bob", "Kyoto"))
+    assert memory.entries("alice", include_history=True, include_pending=True) == []
+
+
+def test_the_lexical_index_overwrites_deleted_entries(make_memory):
+    # secure_delete is on for the lexical index whatever the SQLite build defaults to
+    memory = make_memory()
+    assert memory.store.lexical is not None
+    assert memory.store.lexical._db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    memory.remember("carol", f"Carol's code is {SECRETS[0]}", key="code")
+    memory.remember("carol", "Carol likes chess", key="chess")
+    memory.delete("carol", [saved_entry_id(("carol",), "code")])
+    assert memory.store.lexical.vacuum()  # WAL checkpointed into the file, free pages dropped
+    lexical = [p for p in files_containing(memory.config.data_dir, SECRETS) if p.name.startswith("lexical.sqlite3")]
+    assert lexical == []
+    assert any("chess" in h.entry.text for h in memory.search("carol", "chess", mode="lexical"))
+
+
+@pytest.mark.integration  # 8 s of concurrent writes
+def test_vacuum_beside_busy_threads_keeps_chroma_intact(make_memory):
+    # Chroma carries its own SQLite: an in-process VACUUM of chroma.sqlite3 does not see its locks and corrupted the
+    # file under concurrent writes. The VACUUM runs in a child process, where SQLite's locking serialises it.
+    import threading
+    import time
+
+    memory = make_memory()
+    stop, failures = threading.Event(), []
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                memory.add([{"role": "user", "content": f"bob fact {i} about tulips"}], namespace="bob", thread_id="t")
+                memory.flush("bob")
+                memory.search("bob", "tulips")
+            except Exception as exc:  # any failure of the busy thread fails the test
+                failures.append(repr(exc))
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    deadline = time.monotonic() + 8
+    rounds = 0
+    try:
+        while time.monotonic() < deadline:
+            memory.remember("alice", f"Alice's code is {SECRETS[0]} ({rounds})", key=str(rounds))
+            memory.forget("alice")
+            memory.vacuum()
+            rounds += 1
+    finally:
+        stop.set()
+        writer.join()
+    assert rounds >= 3 and failures == []
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])",
+            str(memory.config.chroma_path / "chroma.sqlite3"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert check.stdout.strip() == "ok", check.stdout + check.stderr

@@ -262,3 +262,19 @@ def test_a_forget_landing_while_decisions_are_applied_leaves_nothing(make_memory
     assert report.forgotten
     assert memory.entries("ola", include_history=True, include_pending=True) == []
     assert rows_mentioning(memory.config.journal_path, "ola") == [("namespaces", ("ola", 1))]
+
+
+def test_forget_deletes_the_users_store_items_and_vacuum_leaves_no_copy(tmp_path: Path, static_embeddings: Any) -> None:
+    from langchain_lightmem.integrations import LightMemStore
+    from tests.helpers import files_containing
+
+    config = LightMemConfig(data_dir=tmp_path / "data")
+    with LightMem(config, embeddings=static_embeddings) as memory:
+        store = LightMemStore(memory)
+        store.put(("tess", "prefs"), "p", {"text": "tess-marker-77 likes figs"})
+        store.put(("ugo", "prefs"), "p", {"text": "ugo likes plums"})
+        memory.add([{"role": "user", "content": "tess-marker-77 told me about figs"}], namespace="tess")
+        memory.forget("tess", vacuum=True)
+        assert store.search(("tess",)) == [] and [i.key for i in store.search(("ugo",))] == ["p"]
+    # 0.1: the store items outlived forget; Chroma's write-ahead log kept deleted records' text after a vacuum
+    assert files_containing(config.data_dir, ["tess-marker-77"]) == []

@@ -326,6 +326,8 @@ class LightMemStore(BaseStore):
         self._last_seq = 0
         self._sweeper: threading.Thread | None = None
         self._sweeper_stop = threading.Event()
+        if memory is not None:
+            memory.on_forget(self)  # LightMem.forget(user) deletes the user's items here too
 
     # -- the two required methods ---------------------------------------------------------------------------
 
@@ -679,6 +681,15 @@ class LightMemStore(BaseStore):
         """Creation order: nanoseconds, strictly increasing within this process."""
         self._last_seq = max(self._last_seq + 1, time.time_ns())
         return self._last_seq
+
+    def forget_namespace(self, namespace: Sequence[str]) -> int:
+        """Delete every item under ``namespace`` (called by ``LightMem.forget``: a forgotten user keeps no item
+        here either). Returns how many."""
+        with self._write_lock:
+            where = _and(_prefix_clauses(tuple(namespace)))
+            ids = list(self.items.get(where=where, include=[])["ids"])
+            self._delete_ids(ids)
+        return len(ids)
 
     def _delete_ids(self, ids: list[str]) -> None:
         for start in range(0, len(ids), _CHUNK):

@@ -21,15 +21,25 @@ row count differs from Chroma's, is rebuilt from Chroma (:meth:`LexicalIndex.reb
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import logging
+import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from langchain_lightmem.errors import ReadOnlyFolderError
+from langchain_lightmem.folder import compact_sqlite, connect_read_only, read_only_message, sqlite_problem
+
+logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # Function words only: names, numbers and content words must stay searchable.
 _STOP_WORDS = """a about above after again against all am an and any are as at be because been before being below
@@ -41,6 +51,32 @@ while who whom why will with would you your yours yourself yourselves s t don"""
 ENGLISH_STOP_WORDS = frozenset(_STOP_WORDS.split())
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CHUNK = 500  # host parameters per statement (old SQLite builds allow 999)
+_NAMESPACES = (
+    "CREATE TABLE IF NOT EXISTS lexical_namespaces ("
+    " collection TEXT PRIMARY KEY, stem TEXT NOT NULL UNIQUE,"
+    " pending INTEGER NOT NULL DEFAULT 0, built INTEGER NOT NULL DEFAULT 0)"
+)
+
+
+def _heals(default: Callable[[], Any]) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """A method of :class:`LexicalIndex` that replaces a damaged index and then answers ``default()``.
+
+    The index is derived from Chroma: after the replacement every namespace is unbuilt, so its next use rebuilds it
+    (a call that found the damage answers as for an unbuilt namespace; a write's rows come back with the rebuild).
+    """
+
+    def wrap(method: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(method)
+        def healing(self: LexicalIndex, *args: Any, **kwargs: Any) -> _T:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                self._heal(exc)
+                return default()
+
+        return healing
+
+    return wrap
 
 
 def query_terms(text: str, *, stop_words: frozenset[str] = ENGLISH_STOP_WORDS) -> list[str]:
@@ -89,26 +125,118 @@ class LexicalIndex:
             index.search("mem_ab12", "support group")   # [LexicalHit(id='e1', score=...)]
     """
 
-    def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
+        self.read_only = read_only
+        if not read_only and self.path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._checked: set[str] = set()
+        self._inode: int | None = None
         with self._lock:
+            try:
+                self._db = self._connect()
+            except sqlite3.DatabaseError as exc:
+                if sqlite_problem(exc) != "corrupt":
+                    raise
+                self._db = self._replace(exc)
+
+    def _connect(self) -> sqlite3.Connection:
+        """Open (creating if needed) the index file; a damaged file raises ``sqlite3.DatabaseError`` here."""
+        if self.read_only:
+            return self._in_memory_copy()
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=60, isolation_level=None)
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a damaged header or schema fails here
             if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS lexical_namespaces ("
-                " collection TEXT PRIMARY KEY, stem TEXT NOT NULL UNIQUE,"
-                " pending INTEGER NOT NULL DEFAULT 0, built INTEGER NOT NULL DEFAULT 0)"
+                db.execute("PRAGMA journal_mode=WAL")
+                self._inode = os.stat(self.path).st_ino
+            db.execute("PRAGMA synchronous=NORMAL")
+            # deleted entries are overwritten, not only unlinked (not every SQLite build defaults it on)
+            db.execute("PRAGMA secure_delete=ON")
+            db.execute(_NAMESPACES)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _in_memory_copy(self) -> sqlite3.Connection:
+        """A read-only folder's index, copied into memory: namespaces found inconsistent are rebuilt there."""
+        db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        if Path(self.path).exists():
+            try:
+                source = connect_read_only(self.path)
+                try:
+                    source.backup(db)
+                finally:
+                    source.close()
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.DatabaseError as exc:
+                logger.warning(
+                    "cannot read the lexical index %s (%s); it is rebuilt in memory from Chroma, namespace by "
+                    "namespace, as they are searched",
+                    self.path,
+                    exc,
+                )
+                db.close()
+                db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        db.execute(_NAMESPACES)
+        return db
+
+    def _replace(self, exc: BaseException) -> sqlite3.Connection:
+        """Start a new, empty index in place of a damaged one: it is derived from Chroma, so nothing is lost (each
+        namespace is rebuilt from Chroma on its next use)."""
+        logger.warning(
+            "the lexical index %s is damaged (%s); it is derived from Chroma: replaced by a new one, and each "
+            "namespace is rebuilt from Chroma on its next use",
+            self.path,
+            exc,
+        )
+        self._checked.clear()
+        if not self.read_only and self.path != ":memory:":
+            try:
+                current = os.stat(self.path).st_ino
+            except FileNotFoundError:
+                current = None
+            # another process of a shared (server-mode) folder may have replaced it already: then use its file
+            if self._inode is None or current == self._inode:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.path + suffix)
+        return self._connect()
+
+    def _heal(self, exc: sqlite3.DatabaseError) -> None:
+        """Replace the index if ``exc`` says it is damaged; re-raise anything else."""
+        if sqlite_problem(exc) != "corrupt":
+            raise exc
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = self._replace(exc)
+
+    def _refuse(self) -> None:
+        if self.read_only:
+            raise ReadOnlyFolderError(
+                read_only_message(Path(self.path).parent, "write memories"), path=Path(self.path).parent
             )
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def vacuum(self) -> bool:
+        """Rewrite the file without the bytes of deleted entries and empty its write-ahead log (after ``forget``).
+
+        Returns whether there was a file to compact (not for an in-memory or read-only index).
+
+        Raises:
+            FolderInUseError: another process's open transaction keeps the write-ahead log from being emptied.
+        """
+        if self.read_only or self.path == ":memory:":
+            return False
+        with self._lock:
+            compact_sqlite(self._db, self.path)
+        return True
 
     # -- tables ---------------------------------------------------------------------------------------------
 
@@ -152,8 +280,10 @@ class LexicalIndex:
 
     # -- consistency with Chroma ----------------------------------------------------------------------------
 
+    @_heals(lambda: None)
     def begin_write(self, collection: str) -> None:
         """Mark the namespace as being written (before Chroma is touched); :meth:`upsert` & co. clear the mark."""
+        self._refuse()
         with self._lock:
             self._tables(collection, create=True)
             self._db.execute("UPDATE lexical_namespaces SET pending = pending + 1 WHERE collection = ?", (collection,))
@@ -168,6 +298,7 @@ class LexicalIndex:
         with self._lock:
             return collection in self._checked
 
+    @_heals(lambda: True)
     def needs_rebuild(self, collection: str, stored: int) -> bool:
         """Whether the namespace's index must be rebuilt before use (a process checks each namespace once).
 
@@ -188,6 +319,14 @@ class LexicalIndex:
 
     def rebuild(self, collection: str, current: Iterable[LexicalRow], history: Iterable[LexicalRow]) -> None:
         """Replace the namespace's index with these rows (in position order) and mark it consistent."""
+        rows, old = list(current), list(history)
+        try:
+            self._rebuild(collection, rows, old)
+        except sqlite3.DatabaseError as exc:
+            self._heal(exc)  # a damaged index found while rebuilding: rebuild into the new one
+            self._rebuild(collection, rows, old)
+
+    def _rebuild(self, collection: str, current: list[LexicalRow], history: list[LexicalRow]) -> None:
         with self._lock:
             stem = self._tables(collection, create=True)
             with self._transaction():
@@ -216,15 +355,19 @@ class LexicalIndex:
             (collection,),
         )
 
+    @_heals(lambda: None)
     def upsert(self, collection: str, rows: Sequence[LexicalRow], *, history: bool = False) -> None:
         """Insert or replace rows; a replaced row keeps its position (neighbours stay neighbours)."""
+        self._refuse()
         with self._lock:
             stem = self._tables(collection, create=True)
             with self._transaction():
                 self._insert(stem, rows, history=history)
                 self._finish(collection)
 
+    @_heals(lambda: None)
     def delete(self, collection: str, ids: Sequence[str]) -> None:
+        self._refuse()
         with self._lock:
             stem = self._tables(collection, create=False)
             if stem is None:
@@ -235,8 +378,10 @@ class LexicalIndex:
                     self._db.execute(f"DELETE FROM {stem}_rows WHERE id IN ({','.join('?' * len(chunk))})", chunk)
                 self._finish(collection)
 
+    @_heals(lambda: None)
     def drop(self, collection: str) -> None:
         """Forget a namespace's index entirely (its collections were deleted)."""
+        self._refuse()
         with self._lock:
             stem = self._tables(collection, create=False)
             self._checked.discard(collection)
@@ -249,6 +394,7 @@ class LexicalIndex:
 
     # -- reads ----------------------------------------------------------------------------------------------
 
+    @_heals(list)
     def search(
         self,
         collection: str,
@@ -286,6 +432,7 @@ class LexicalIndex:
             ).fetchall()
         return [LexicalHit(str(i), -float(s)) for i, s in rows]
 
+    @_heals(dict)
     def neighbours(self, collection: str, ids: Sequence[str], *, window: int = 1) -> dict[str, list[str]]:
         """For each id, the ids of up to ``window`` entries on each side of it in its topic segment, in order.
 
@@ -317,6 +464,7 @@ class LexicalIndex:
             out[anchor] = members[max(0, at - window) : at] + members[at + 1 : at + 1 + window]
         return out
 
+    @_heals(dict)
     def records(
         self, collection: str, ids: Sequence[str], *, include_history: bool = False
     ) -> dict[str, tuple[str, str]]:
@@ -336,6 +484,7 @@ class LexicalIndex:
         """Each id's event time in epoch seconds."""
         return {i: float(t) for i, t in self._column(collection, "event_ts", ids).items()}
 
+    @_heals(dict)
     def _column(self, collection: str, column: str, ids: Sequence[str]) -> dict[str, Any]:
         """``id -> column`` of the given rows (none when the namespace has no index)."""
         with self._lock:
@@ -353,6 +502,7 @@ class LexicalIndex:
             rows += self._db.execute(f"SELECT {columns} FROM {stem}_rows WHERE id IN ({marks}){condition}", chunk)
         return rows
 
+    @_heals(list)
     def ids_with_prefix(self, collection: str, prefix: str) -> list[str]:
         """Ids starting with ``prefix`` (a range scan of the id index)."""
         with self._lock:
@@ -365,6 +515,7 @@ class LexicalIndex:
             ).fetchall()
         return [str(r[0]) for r in rows]
 
+    @_heals(lambda: 0)
     def count(self, collection: str) -> int:
         with self._lock:
             stem = self._tables(collection, create=False)

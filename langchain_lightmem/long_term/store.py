@@ -63,7 +63,11 @@ def _client(config: ChromaConfig, path: Path) -> Any:
 
     settings = Settings(anonymized_telemetry=False)
     if config.mode == "persistent":
+        from langchain_lightmem.folder import chroma_writable, read_only_chroma_client
+
         path = path.expanduser().resolve()  # Chroma caches clients by path string: a relative path could alias
+        if not chroma_writable(path):
+            return read_only_chroma_client(path, settings)  # Chroma's own client cannot open a read-only folder
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=settings)
     if config.mode == "http":
@@ -109,14 +113,14 @@ def _is_missing_collection(exc: BaseException) -> bool:
 
 
 def _revalidating(
-    when_gone: Callable[[], Any] | None,
+    when_gone: Callable[..., Any] | None,
 ) -> Callable[[Callable[Concatenate[ChromaMemoryStore, _P], _R]], Callable[Concatenate[ChromaMemoryStore, _P], _R]]:
     """Retry a store operation once when a cached collection turned out to be deleted meanwhile.
 
     Collection handles are cached per process; a ``forget`` in this process (another thread) or in another process
     sharing a Chroma server deletes the collection under them. The cache is dropped and the operation retried:
-    a write then creates the collection afresh; a read of a namespace that is now gone gets ``when_gone()`` (an
-    empty answer), never chromadb's ``NotFoundError``.
+    a write then creates the collection afresh; a read of a namespace that is now gone gets ``when_gone(*args)``
+    (an empty answer), never chromadb's ``NotFoundError``.
     """
 
     def decorate(
@@ -135,7 +139,7 @@ def _revalidating(
             except Exception as exc:
                 if not _is_missing_collection(exc) or when_gone is None:
                     raise
-                return cast(_R, when_gone())
+                return cast(_R, when_gone(*args, **kwargs))
 
         return wrapper
 
@@ -263,7 +267,7 @@ class ChromaMemoryStore:
                 self._write(self._collection(namespace, create=True), group, replace=True, vectors=given)
                 index.upsert(group)
 
-    @_revalidating(set)
+    @_revalidating(lambda *a, **k: set())
     def pending_ids(self, namespace: Namespace) -> set[str]:
         """The ids of the namespace's pending entries (messages not extracted yet)."""
         if not self._both(namespace, include_history=False):
@@ -317,7 +321,7 @@ class ChromaMemoryStore:
                 metadatas=[e.to_metadata(clear_unset=replace) for e in chunk],
             )
 
-    @_revalidating(lambda: 0)
+    @_revalidating(lambda *a, **k: 0)
     def delete(self, namespace: Namespace, ids: Sequence[str]) -> int:
         """Delete entries of this namespace by id, history included. Returns how many were found."""
         deleted = 0
@@ -371,7 +375,7 @@ class ChromaMemoryStore:
 
     # -- reads ----------------------------------------------------------------------------------------------
 
-    @_revalidating(list)
+    @_revalidating(lambda *a, **k: [])
     def search(
         self,
         namespace: Namespace,
@@ -430,7 +434,7 @@ class ChromaMemoryStore:
             self.lexical.rebuild(name, rows[False], rows[True])
         return self.lexical
 
-    @_revalidating(list)
+    @_revalidating(lambda *a, **k: [])
     def lexical_search(
         self,
         namespace: Namespace,
@@ -452,7 +456,7 @@ class ChromaMemoryStore:
             time_range=epoch_range(time_range),
         )
 
-    @_revalidating(list)
+    @_revalidating(lambda *a, **k: [])
     def dense_search(
         self,
         namespace: Namespace,
@@ -476,7 +480,7 @@ class ChromaMemoryStore:
         out.sort(key=lambda hit: -hit[1])
         return out[:k]
 
-    @_revalidating(dict)
+    @_revalidating(lambda *a, **k: {})
     def fetch(
         self,
         namespace: Namespace,
@@ -527,7 +531,7 @@ class ChromaMemoryStore:
             return {}
         return self._lexical_ready(namespace).positions(self.collection_name(namespace), ids)
 
-    @_revalidating(dict)
+    @_revalidating(lambda *a, **k: {})
     def event_times(self, namespace: Namespace, ids: Sequence[str]) -> dict[str, float]:
         """Each id's event time in epoch seconds (from the lexical index when there is one, else from Chroma)."""
         ids = list(dict.fromkeys(ids))
@@ -544,7 +548,7 @@ class ChromaMemoryStore:
                 )
         return out
 
-    @_revalidating(list)
+    @_revalidating(lambda *a, **k: [])
     def get_with_vectors(self, namespace: Namespace, ids: Sequence[str]) -> list[tuple[MemoryEntry, list[float]]]:
         """Current entries of the namespace by id, each with its stored vector."""
         collection = self._collection(namespace)
@@ -555,6 +559,7 @@ class ChromaMemoryStore:
             for r in _get_rows(collection, ids, ["documents", "embeddings"])
         ]
 
+    @_revalidating(lambda namespace, vectors, **k: [[] for _ in vectors])
     def neighbours(
         self, namespace: Namespace, vectors: Sequence[Sequence[float]], *, k: int, min_score: float = -1.0
     ) -> list[list[SearchResult]]:
@@ -582,7 +587,7 @@ class ChromaMemoryStore:
         }
         return [[SearchResult(entries[i], score) for i, score in hits if i in entries] for hits in found]
 
-    @_revalidating(list)
+    @_revalidating(lambda *a, **k: [])
     def get(self, namespace: Namespace, ids: Sequence[str]) -> list[MemoryEntry]:
         """Entries of the namespace by id (history included); ids of other namespaces are never found.
 
@@ -602,7 +607,7 @@ class ChromaMemoryStore:
                 current.delete(ids=interrupted)
         return list(found.values())
 
-    @_revalidating(list)
+    @_revalidating(lambda *a, **k: [])
     def list(
         self,
         namespace: Namespace,
@@ -626,7 +631,7 @@ class ChromaMemoryStore:
         start = offset or 0
         return entries[start : start + limit if limit is not None else None]
 
-    @_revalidating(lambda: 0)
+    @_revalidating(lambda *a, **k: 0)
     def count(self, namespace: Namespace, *, include_history: bool = False) -> int:
         return sum(c.count() for c in self._both(namespace, include_history=include_history))
 
