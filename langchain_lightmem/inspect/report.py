@@ -786,9 +786,9 @@ def _pending(page: _Page, now: datetime) -> str:
     if snap.next_idle_flush is not None:
         due = (
             f"Next idle flush due <b>{esc(_epoch(snap.next_idle_flush))}</b> "
-            f'(<span class="relative" data-epoch="{snap.next_idle_flush:.0f}"></span>): the quietest open thread '
-            f"has been idle for {esc(f'{snap.idle_flush_seconds:g}')} s by then. A running LightMem's background "
-            "worker flushes it, or <code>lightmem flush --idle SECONDS</code> from cron."
+            f'(<span class="relative" data-epoch="{snap.next_idle_flush:.0f}"></span>): by then every open thread '
+            f"has been quiet for {esc(f'{snap.idle_flush_seconds:g}')} s, unless a message arrives. A running "
+            "LightMem's background worker flushes it, or <code>lightmem flush --idle SECONDS</code> from cron."
         )
     elif snap.idle_flush_seconds is None:
         due = (
