@@ -642,6 +642,78 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- inspect, serve, mcp -------------------------------------------------------------------------------------
+
+
+def _namespace_with_data(memory: LightMem, namespace: Namespace, config: LightMemConfig) -> None:
+    """Refuse a namespace that holds nothing (a typo would otherwise give an empty report)."""
+    stats = memory.stats(namespace)
+    if not any(stats.messages.values()) and not stats.entries and not stats.pending:
+        raise CommandLineError(
+            f"namespace {'/'.join(namespace)!r} holds no messages or memories in {config.data_dir} "
+            "(lightmem stats lists the namespaces there)"
+        )
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from langchain_lightmem.inspect import write_report
+
+    config = _existing_data(args)
+    ns = _namespace(args.namespace)
+    with _build_memory(args, config) as memory:
+        _namespace_with_data(memory, ns, config)
+        path = write_report(memory, ns, args.out, queries=args.query, k=args.k)
+    if args.json:
+        _emit({"namespace": list(ns), "report": str(path), "bytes": path.stat().st_size})
+    else:
+        print(f"wrote {path} ({path.stat().st_size:,} bytes): open it in a browser (it works offline)")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from langchain_lightmem.inspect import make_server
+
+    config = _existing_data(args)
+    ns = _namespace(args.namespace)
+    with _build_memory(args, config) as memory:
+        _namespace_with_data(memory, ns, config)
+        server = make_server(memory, ns, host=args.host, port=args.port, queries=args.query, k=args.k)
+        host = f"[{args.host.strip('[]')}]" if ":" in args.host else args.host
+        print(
+            f"serving the report of {'/'.join(ns)} on http://{host}:{server.server_port}/ (Ctrl-C stops)",
+            file=sys.stderr,
+            flush=True,
+        )
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from langchain_lightmem.integrations.mcp import create_mcp_server, serve
+
+    config = _config(args)  # a new user's server may start on an empty folder
+    with contextlib.redirect_stdout(sys.stderr):  # over stdio, stdout is the protocol: nothing else may print there
+        memory = _build_memory(args, config)
+    with memory:
+        server = create_mcp_server(memory, _namespace(args.namespace), allow_forget=args.forget)
+        if args.http:
+            print(
+                f"MCP server for {args.namespace}: http://{args.host}:{args.port}/mcp (streamable HTTP, Ctrl-C stops)",
+                file=sys.stderr,
+                flush=True,
+            )
+        with contextlib.suppress(KeyboardInterrupt):
+            serve(server, transport="streamable-http" if args.http else "stdio", host=args.host, port=args.port)
+    return 0
+
+
 # -- parser --------------------------------------------------------------------------------------------------
 
 
@@ -695,6 +767,16 @@ def _iso(value: str, *, end_of_day: bool = False) -> datetime:
     except ValueError:
         pass  # it has a time of day
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, got {number}")
+    return number
 
 
 def _since(value: str) -> datetime:
@@ -901,6 +983,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk", type=_count, default=4, help="messages per add() call (default 4)")
     p.add_argument("--keep", action="store_true", help="keep the memory in --data-dir instead of a temp folder")
     p.set_defaults(func=cmd_demo)
+
+    p = command(
+        "inspect",
+        help="write an HTML report of a namespace (timeline, memories and provenance, buffers, cost, search)",
+        description="One self-contained HTML file (no network: open it anywhere): sessions and topic segments with "
+        "their messages and the memories made from each; every memory with its source messages, how it was made "
+        "and its consolidation history; pending messages, buffers and the next idle flush; batches; cost per stage; "
+        "and search results for a few example queries (--query, or the namespace's most frequent words). "
+        "See docs/inspect.md.",
+    )
+    p.add_argument("--namespace", type=_text, required=True)
+    p.add_argument("--out", type=Path, default=Path("lightmem-report.html"), help="default ./lightmem-report.html")
+    p.add_argument("--query", type=_text, action="append", help="an example search to precompute (repeatable)")
+    p.add_argument("-k", type=_count, default=5, help="memories per example search (default 5)")
+    p.set_defaults(func=cmd_inspect)
+
+    p = command(
+        "serve",
+        help="serve the HTML report of a namespace on 127.0.0.1, with live search",
+        description="The report of lightmem inspect, rendered afresh on every load, with a search box that asks this "
+        "server (GET /search?q=...). Loopback only and no authentication: anyone on this machine can read it.",
+    )
+    p.add_argument("--namespace", type=_text, required=True)
+    p.add_argument("--host", type=_text, default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8765, help="default 8765; 0 picks a free port")
+    p.add_argument("--query", type=_text, action="append", help="an example search shown as a button (repeatable)")
+    p.add_argument("-k", type=_count, default=5, help="memories per search (default 5)")
+    p.set_defaults(func=cmd_serve)
+
+    p = command(
+        "mcp",
+        help="run an MCP server over one namespace (stdio, or streamable HTTP on loopback)",
+        description="Tools add_memory, add_messages, search_memory, get_context and forget (two-step confirmation), "
+        "and resources lightmem://memories, for MCP hosts. The namespace is fixed here: no tool call can choose "
+        "another one. One process per embedded data folder. See docs/mcp.md.",
+    )
+    p.add_argument("--namespace", type=_text, required=True, help="the user this server serves (org/alice for nested)")
+    p.add_argument("--http", action="store_true", help="streamable HTTP on --host:--port instead of stdio")
+    p.add_argument(
+        "--host", type=_text, default="127.0.0.1", help="with --http: a loopback address (default 127.0.0.1)"
+    )
+    p.add_argument("--port", type=_port, default=8931, help="with --http: the port (default 8931)")
+    p.add_argument(
+        "--no-forget", dest="forget", action="store_false", help="do not offer the forget tool (no deletion over MCP)"
+    )
+    p.set_defaults(func=cmd_mcp)
     return parser
 
 
