@@ -16,8 +16,10 @@ from langchain_lightmem.errors import ConfigurationError
 from langchain_lightmem.validation import MAX_TEXT_CHARS
 
 RoleMode = Literal["user_only", "assistant_only", "hybrid"]
-ExtractionMethod = Literal["function_calling", "json_mode", "prompt"]
-EXTRACTION_METHODS: tuple[ExtractionMethod, ...] = ("function_calling", "json_mode", "prompt")
+ExtractionMethod = Literal["function_calling", "json_mode", "prompt", "lines"]
+EXTRACTION_METHODS: tuple[ExtractionMethod, ...] = ("function_calling", "json_mode", "prompt", "lines")
+LOCAL_EXTRACTION_METHODS: tuple[ExtractionMethod, ...] = ("lines", "json_mode", "prompt")
+"""The recommended ``extraction.methods`` for small local models (docs/local-models.md)."""
 
 
 class _Section(BaseModel):
@@ -154,18 +156,67 @@ class ShortTermConfig(_Section):
 
 
 class ExtractionConfig(_Section):
-    """Fact extraction with a chat model (skipped in LLM-free mode).
+    """Fact extraction with a chat model (skipped in LLM-free mode); consolidation's decisions use it too.
 
     ``methods`` are tried in order until one yields valid output; the one that worked is remembered.
     ``function_calling`` works on OpenAI and most servers; ``json_mode`` on OpenAI-compatible servers without
-    tools; ``prompt`` parses JSON out of plain text and works with any chat model.
+    tools; ``prompt`` parses JSON out of plain text and works with any chat model; ``lines`` asks for one fact per
+    line (``<fact> [3, 5]``), which small local models follow far better than a JSON schema (measured in
+    docs/local-models.md; use :data:`LOCAL_EXTRACTION_METHODS` for them).
+
+    Each call's output is limited to ``output_tokens_ratio`` times the batch's tokens (within
+    [``min_output_tokens``, ``max_output_tokens``]) and each batch has one time budget, ``timeout_seconds``,
+    across every attempt and the client's own retries.
+
+    ``instructions`` are appended to the extraction prompt of every namespace; ``namespace_instructions`` add
+    text for namespaces under a prefix (key: components joined by ``/``, e.g. ``"acme"`` or ``"acme/alice"``; the
+    longest matching prefix wins, appended after ``instructions``).
     """
 
     methods: list[ExtractionMethod] = Field(default_factory=lambda: list(EXTRACTION_METHODS), min_length=1)
-    max_attempts: int = Field(3, ge=1, description="Calls per batch before the extractive fallback.")
+    max_attempts: int = Field(3, ge=1, description="Attempts per batch before the extractive fallback.")
     backoff_seconds: float = Field(1.0, ge=0.0, description="First wait after a transient error; doubles.")
     max_backoff_seconds: float = Field(30.0, ge=0.0)
+    timeout_seconds: float | None = Field(
+        300.0,
+        gt=0,
+        description="Time budget per batch (or per consolidation call) across all attempts and the client's own "
+        "retries; None: no budget (each client's own timeout applies).",
+    )
+    output_tokens_ratio: float = Field(
+        1.5, gt=0, description="Output limit per call as a multiple of the batch's (or targets') tokens."
+    )
+    min_output_tokens: int = Field(256, ge=16, description="Output limit of a call for a small batch.")
+    max_output_tokens: int = Field(2048, ge=16, description="Output limit of a call for a large batch.")
+    instructions: str = Field("", description="Extra extraction instructions for every namespace.")
+    namespace_instructions: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra instructions per namespace prefix ('acme' or 'acme/alice'); the longest prefix wins.",
+    )
     lease_seconds: float = Field(600.0, gt=0, description="How long one worker owns a batch being extracted.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ExtractionConfig:
+        if self.min_output_tokens > self.max_output_tokens:
+            raise ValueError("extraction.min_output_tokens must not exceed extraction.max_output_tokens")
+        for key in self.namespace_instructions:
+            if not key or any(not part for part in key.split("/")):
+                raise ValueError(
+                    f"extraction.namespace_instructions key {key!r} must be namespace components joined by '/', "
+                    "e.g. 'acme' or 'acme/alice'"
+                )
+        return self
+
+    def instructions_for(self, namespace: tuple[str, ...]) -> str:
+        """The extra instructions for ``namespace``: ``instructions``, then the longest matching prefix's text."""
+        parts = [self.instructions.strip()] if self.instructions.strip() else []
+        for size in range(len(namespace), 0, -1):
+            text = self.namespace_instructions.get("/".join(namespace[:size]))
+            if text is not None:
+                if text.strip():
+                    parts.append(text.strip())
+                break
+        return "\n".join(parts)
 
 
 class ConsolidationConfig(_Section):

@@ -35,7 +35,7 @@ from langchain_core.output_parsers import JsonOutputParser, PydanticOutputParser
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_lightmem.tokens import TokenCounter
 
@@ -66,8 +66,12 @@ def _tool_schema(tool: dict[str, Any]) -> dict[str, Any]:
     return schema if isinstance(schema, dict) else {}
 
 
-def extraction_responder(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """One fact per numbered line of a LightMem extraction prompt: ``"<speaker>: <text>"``, citing the line."""
+def extraction_responder(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> dict[str, Any] | str:
+    """One fact per numbered line of a LightMem extraction prompt: ``"<speaker>: <text>"``, citing the line.
+
+    The answer is ``{"facts": [...]}``, or text lines ``"<fact> [n]"`` when the prompt asks for one fact per line
+    and no tool is bound (the ``lines`` method).
+    """
     facts: list[dict[str, Any]] = []
     day: str | None = None
     for line in _text(messages[-1]).splitlines():
@@ -75,6 +79,8 @@ def extraction_responder(messages: list[BaseMessage], tools: list[dict[str, Any]
             day = m[1]
         elif m := _LINE.match(line):
             facts.append({"text": f"{m[2]}: {m[3]}", "sources": [int(m[1])], "date": day})
+    if not tools and "one fact per line" in _text(messages[0]).lower():
+        return "\n".join(f"{f['text']} [{f['sources'][0]}]" for f in facts)
     return {"facts": facts}
 
 
@@ -329,3 +335,75 @@ class ScriptedChatModel(BaseChatModel):
         }
         message.response_metadata = {**message.response_metadata, "model_name": self.model_name}
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told (``advance``) or when a :class:`ScriptedClientChatModel` waits.
+
+    Pass it as ``clock=`` to what measures time budgets, and to the model, so both see the same simulated time.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ScriptedClientChatModel(ScriptedChatModel):
+    """A :class:`ScriptedChatModel` with the client settings of an API model, like ``ChatOpenAI``: ``max_tokens``,
+    ``timeout`` (per request) and ``max_retries`` (the client's own retries after a timeout), and a simulated
+    latency on a :class:`FakeClock`.
+
+    Every request appends its settings to ``requests`` (``{"max_tokens", "timeout", "max_retries"}``). A request
+    whose ``latency_seconds`` exceeds ``timeout`` waits ``timeout`` on the clock and times out; the client then
+    retries it ``max_retries`` times, as real clients do, and finally raises ``TimeoutError``. ``requests``,
+    ``script`` and ``clock`` are shared with the copies a caller makes to change these settings.
+
+    Example:
+        .. code-block:: python
+
+            clock = FakeClock()
+            slow = ScriptedClientChatModel(timeout=120, max_retries=2, latency_seconds=1000, clock=clock)
+            # one invoke: 3 requests of 120 s each on the clock, then TimeoutError
+    """
+
+    max_tokens: int | None = None
+    timeout: float | None = None
+    max_retries: int = 2
+    latency_seconds: float = 0.0
+    clock: Any = None
+    # Typed Any so validation keeps the very objects (a list field would be copied): copies share them.
+    requests: Any = Field(default_factory=list)
+    script: Any = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _share_state(cls, data: Any) -> Any:
+        # Fields given at construction are carried into copies; the mutable ones must be the same objects.
+        if isinstance(data, dict):
+            data.setdefault("requests", [])
+            data.setdefault("script", [])
+            data.setdefault("clock", FakeClock())
+        return data
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        for _ in range(self.max_retries + 1):
+            self.requests.append(
+                {"max_tokens": self.max_tokens, "timeout": self.timeout, "max_retries": self.max_retries}
+            )
+            if self.timeout is not None and self.latency_seconds > self.timeout:
+                self.clock.advance(self.timeout)
+                continue
+            self.clock.advance(self.latency_seconds)
+            return super()._generate(messages, stop, run_manager, **kwargs)
+        raise TimeoutError(f"request timed out after {self.timeout} s ({self.max_retries} client retries)")

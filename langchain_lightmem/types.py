@@ -134,6 +134,8 @@ class MemoryEntry(BaseModel):
     superseded_by: str | None = None
     valid_from: datetime | None = None
     valid_to: datetime | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    """Extra fields extracted with a custom memory schema (JSON values), e.g. ``{"category": "pet"}``."""
 
     @property
     def active(self) -> bool:
@@ -157,6 +159,8 @@ class MemoryEntry(BaseModel):
         for name in ("thread_id", "speaker", "role", "superseded_by"):
             if (field_value := getattr(self, name)) is not None:
                 value[name] = field_value
+        for name, field_value in self.attributes.items():
+            value.setdefault(name, field_value)  # a custom field never hides a reserved one
         return value
 
     def to_metadata(self, *, clear_unset: bool = False) -> dict[str, Any]:
@@ -182,6 +186,7 @@ class MemoryEntry(BaseModel):
             "superseded_by": self.superseded_by,
             "valid_from": self.valid_from.isoformat() if self.valid_from else None,
             "valid_to": self.valid_to.isoformat() if self.valid_to else None,
+            "attributes": json.dumps(self.attributes, ensure_ascii=False) if self.attributes else None,
         }
         meta.update({k: v for k, v in optional.items() if v is not None or clear_unset})
         return meta
@@ -210,6 +215,7 @@ class MemoryEntry(BaseModel):
             superseded_by=meta.get("superseded_by"),
             valid_from=dt("valid_from"),
             valid_to=dt("valid_to"),
+            attributes=json.loads(meta.get("attributes") or "{}"),
         )
 
 

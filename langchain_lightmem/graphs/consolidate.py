@@ -56,6 +56,8 @@ class ConsolidationReport:
     updated: int = 0
     superseded: int = 0
     kept: int = 0
+    rejected: int = 0
+    """Model updates turned into ``keep`` (placeholder or unsupported merge text); counted in ``kept`` too."""
     failed: int = 0
     seconds: float = 0.0
     plan_seconds: float = 0.0
@@ -191,6 +193,7 @@ def build_consolidation_graph(
         journal.dequeue(namespace, [e for e in state.get("queued") or [] if e not in blocked], generation=generation)
         report = state["report"]
         report.updated, report.superseded, report.kept = counts.updated, counts.superseded, counts.kept
+        report.rejected = counts.rejected
         report.failed = len(failed)
         report.apply_seconds = time.perf_counter() - started
         return {"report": report}

@@ -10,9 +10,20 @@ import numpy as np
 import pytest
 from langchain_core.messages import BaseMessage
 
-from langchain_lightmem.long_term.consolidation import DECISION_PROMPT
+from langchain_lightmem.long_term.consolidation import (
+    DECISION_EXAMPLE_ANSWER,
+    DECISION_PROMPT,
+    Decision,
+    Target,
+    apply_decisions,
+    decision_example_answer,
+    decision_prompt,
+    merge_problem,
+    parse_decision_lines,
+)
 from langchain_lightmem.models import CachedEmbeddings
 from langchain_lightmem.testing import ScriptedChatModel, extraction_responder
+from langchain_lightmem.types import MemoryEntry
 
 TOPICS = {"home": ("live", "moved", "flat"), "pet": ("dog", "rex"), "food": ("ramen", "food"), "job": ("nurse", "work")}
 
@@ -230,3 +241,79 @@ def test_memories_saved_directly_are_consolidated_too(planted):
     (report,) = memory.consolidate("maya")
     assert report.new_entries == 1 and report.superseded == 1
     assert [e.text for e in memory.entries("maya") if "flat" in e.text] == ["Maya moved to a flat in Madrid."]
+
+
+# -- what a small local model did (issue 15): placeholder merges, copyable prompts -------------------------------
+
+
+def merge_everything_into(text: str):
+    """A decider that answers 'update' with ``text`` for every target, in the format it is asked for."""
+
+    def respond(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> Any:
+        system = str(messages[0].content)
+        if "EXISTING memory" not in system:
+            return extraction_responder(messages, tools)
+        targets = re.findall(r"^\[(\d+)\]", str(messages[-1].content), re.MULTILINE)
+        if not tools and "one line per existing memory" in system:
+            return "\n".join(f"[{n}] update: {text}" for n in targets)
+        return {"decisions": [{"target": int(n), "action": "update", "text": text} for n in targets]}
+
+    return respond
+
+
+@pytest.mark.parametrize("method", ["function_calling", "json_mode", "prompt", "lines"])
+@pytest.mark.parametrize("text", ["...", "…", "text", "Priya has a Siamese cat named Miso."])
+def test_a_placeholder_or_copied_merge_never_replaces_real_memories(planted, method, text):
+    model = ScriptedChatModel(json_mode=True, responder=merge_everything_into(text))
+    memory = planted(model, extraction={"methods": [method]})
+    before = active_texts(memory)
+    (report,) = memory.consolidate("maya")
+    assert report.calls >= 1 and report.targets >= 1
+    assert report.updated == 0 and report.superseded == 0 and report.rejected == report.targets
+    assert active_texts(memory) == before  # nothing moved to history
+    assert all(e.text.strip() not in ("...", "…", "text") for e in memory.entries("maya", include_history=True))
+
+
+def test_a_merge_not_supported_by_its_memories_is_kept_as_is(planted):
+    model = ScriptedChatModel(responder=merge_everything_into("Maya owns a red sports car and lives in Tokyo."))
+    memory = planted(model)
+    before = active_texts(memory)
+    (report,) = memory.consolidate("maya")
+    assert report.updated == 0 and report.rejected == report.targets and active_texts(memory) == before
+
+
+def test_merge_problem_accepts_a_faithful_merge_only():
+    old = MemoryEntry(id="a", namespace=("maya",), text="Maya has a dog named Rex.", source_ids=["m1"], event_time=T0)
+    new = old.model_copy(update={"id": "b", "text": "Rex is now three and loves swimming.", "source_ids": ["m2"]})
+    target = Target(old, [(new, 0.9)])
+    assert merge_problem("Maya has a dog named Rex, now three, who loves swimming.", target) is None
+    assert "placeholder" in str(merge_problem("...", target))
+    assert "not supported" in str(merge_problem("Maya bought a boat.", target))
+
+
+def test_saved_placeholder_decisions_are_not_applied(planted):
+    memory = planted(ScriptedChatModel(responder=decision_rules))
+    entries = memory.entries("maya")
+    old = next(e for e in entries if "Rex" in e.text and "named" in e.text)
+    newer = next(e for e in entries if "three" in e.text)
+    counts = apply_decisions(memory.store, ("maya",), [Decision(old.id, "update", (newer.id,), "...")], model="m")
+    assert counts.updated == 0 and counts.rejected == 1
+    assert {e.id for e in memory.entries("maya")} >= {old.id, newer.id}
+
+
+@pytest.mark.parametrize("method", ["function_calling", "json_mode", "prompt", "lines"])
+def test_decision_prompts_hold_nothing_copyable(method):
+    prompt = decision_prompt(method)
+    assert "..." not in prompt and "…" not in prompt
+    actions = [action for _, action, _ in DECISION_EXAMPLE_ANSWER]
+    assert sorted(set(actions)) == ["keep", "supersede", "update"]  # several decisions, each kind once
+    assert decision_example_answer(method) in prompt
+
+
+def test_decision_lines_shapes():
+    assert parse_decision_lines("[1] keep\n2: supersede\n- [3] update: Maya has two dogs.\n4. delete\nnoise") == [
+        {"target": 1, "action": "keep", "text": ""},
+        {"target": 2, "action": "supersede", "text": ""},
+        {"target": 3, "action": "update", "text": "Maya has two dogs."},
+        {"target": 4, "action": "supersede", "text": ""},
+    ]
