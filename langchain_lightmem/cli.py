@@ -40,7 +40,7 @@ from langchain_lightmem.errors import InvalidMessageError, LightMemError
 if TYPE_CHECKING:
     from langchain_lightmem.config import LightMemConfig
     from langchain_lightmem.conversations import Conversation
-    from langchain_lightmem.memory import LightMem, NamespaceStats
+    from langchain_lightmem.memory import Coverage, LightMem, NamespaceStats
     from langchain_lightmem.types import Namespace
 
 
@@ -137,7 +137,17 @@ def _stats_dict(stats: NamespaceStats) -> dict[str, Any]:
         "batches": stats.batches,
         "entries": stats.entries,
         "usage": {k: _usage_dict(v) for k, v in stats.usage.items()},
+        "coverage": stats.coverage.as_dict(),
+        "batch_coverage": {k: v.as_dict() for k, v in stats.batch_coverage.items()},
     }
+
+
+def _coverage_line(c: Coverage) -> str:
+    precision = f"{c.precise / c.citations:.2f}" if c.citations else "-"
+    return (
+        f"facts came from {c.covered} of {c.messages} messages; {c.kept} kept as themselves; "
+        f"{c.facts} facts, citation precision {precision}"
+    )
 
 
 # -- progress ------------------------------------------------------------------------------------------------
@@ -528,6 +538,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print("  messages by stage: " + ", ".join(f"{k} {v}" for k, v in stats.messages.items()))
         if stats.batches:
             print("  batches: " + ", ".join(f"{k} {v}" for k, v in stats.batches.items()))
+        if stats.batch_coverage:
+            print("  coverage: " + _coverage_line(stats.coverage))
+            if args.batches:
+                for batch_id, coverage in stats.batch_coverage.items():
+                    print(f"    batch {batch_id[:12]}: " + _coverage_line(coverage))
         _print_usage_table(stats)
     return 0
 
@@ -964,8 +979,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--all", action="store_true", help="every namespace in the journal")
     p.set_defaults(func=cmd_rebuild)
 
-    p = command("stats", help="messages, memories, LLM calls, tokens and time per stage")
+    p = command("stats", help="messages, memories, coverage, LLM calls, tokens and time per stage")
     p.add_argument("--namespace", type=_text, help="one namespace (default: all)")
+    p.add_argument("--batches", action="store_true", help="also how many messages each batch's facts covered")
     p.set_defaults(func=cmd_stats)
 
     p = command("forget", help="delete everything held for a namespace")

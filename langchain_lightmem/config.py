@@ -194,6 +194,11 @@ class ExtractionConfig(_Section):
         description="Extra instructions per namespace prefix ('acme' or 'acme/alice'); the longest prefix wins.",
     )
     lease_seconds: float = Field(600.0, gt=0, description="How long one worker owns a batch being extracted.")
+    coverage: bool = Field(
+        True,
+        description="Keep each message that no extracted fact really came from as itself (method 'uncovered'), "
+        "so a model's omissions never make a message unsearchable.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ExtractionConfig:

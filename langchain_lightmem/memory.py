@@ -41,6 +41,7 @@ from langchain_lightmem.normalize import MessageLike, memory_text, normalize_mem
 from langchain_lightmem.pipeline import Pipeline
 from langchain_lightmem.sensory.compression import Compressor, build_compressor
 from langchain_lightmem.sensory.segmentation import Segmenter, build_segmenter
+from langchain_lightmem.short_term.coverage import Coverage
 from langchain_lightmem.short_term.extraction import ExtractiveExtractor, Extractor, LLMExtractor
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import (
@@ -98,6 +99,10 @@ class NamespaceStats:
     usage: dict[str, StageUsage] = field(default_factory=dict)
     pending: int = 0
     """Messages accepted but not extracted yet: searchable as themselves until their memories exist."""
+    coverage: Coverage = field(default_factory=Coverage)
+    """What extracted facts covered, summed over batches (see :mod:`langchain_lightmem.short_term.coverage`)."""
+    batch_coverage: dict[str, Coverage] = field(default_factory=dict)
+    """The same per extracted batch id."""
 
     @property
     def llm_calls(self) -> int:
@@ -916,12 +921,17 @@ class LightMem:
         )
 
     def stats(self, namespace: NamespaceLike) -> NamespaceStats:
-        """Messages per stage, batches per status, stored entries, and calls/tokens/seconds per stage."""
+        """Messages per stage, batches per status, stored entries, calls/tokens/seconds per stage, and how many
+        messages each batch's facts covered."""
         ns = normalize_namespace(namespace)
         usage = {stage: row for (_, stage), row in self.journal.usage(ns).items()}
         for (_, stage), row in self.pipeline.ledger.snapshot(ns).items():
             usage.setdefault(stage, StageUsage(stage)).add(row)
         pending = len(self.store.pending_ids(ns))
+        batch_coverage = {b.id: Coverage(**b.coverage) for b in self.journal.batches(ns) if b.coverage}
+        coverage = Coverage()
+        for one in batch_coverage.values():
+            coverage.add(one)
         return NamespaceStats(
             namespace=ns,
             messages=self.journal.stage_counts(ns),
@@ -929,6 +939,8 @@ class LightMem:
             entries=self.store.count(ns) - pending,
             usage=usage,
             pending=pending,
+            coverage=coverage,
+            batch_coverage=batch_coverage,
         )
 
     def delete(self, namespace: NamespaceLike, ids: Sequence[str]) -> int:

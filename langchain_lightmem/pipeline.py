@@ -28,6 +28,7 @@ from langchain_lightmem.sensory.buffer import cut_segments
 from langchain_lightmem.sensory.compression import Compressor
 from langchain_lightmem.sensory.segmentation import Segmenter
 from langchain_lightmem.short_term.buffer import pack_batches
+from langchain_lightmem.short_term.coverage import Coverage, ensure_coverage
 from langchain_lightmem.short_term.extraction import ExtractionOutcome, ExtractiveExtractor, Extractor
 from langchain_lightmem.short_term.salience import is_filler_segment
 from langchain_lightmem.tokens import TokenCounter
@@ -258,7 +259,10 @@ class Pipeline:
             messages = self.journal.batch_messages(namespace, batch.id)
             if batch.mode == "extractive":  # the salience gate: nothing here is worth a call
                 outcome = ExtractiveExtractor().extract(namespace, batch.id, messages, counted_roles=self.counted_roles)
-                self.journal.save_extraction(namespace, batch.id, outcome.entries, generation=generation)
+                coverage = Coverage(messages=len(outcome.entries), kept=len(outcome.entries))
+                self.journal.save_extraction(
+                    namespace, batch.id, outcome.entries, coverage=coverage.as_dict(), generation=generation
+                )
                 ready.append(batch.id)
                 continue
             try:
@@ -266,6 +270,21 @@ class Pipeline:
                     namespace, batch.id, messages, counted_roles=self.counted_roles, config=config
                 )
                 self.journal.record_attempt(namespace, batch.id, None, generation=generation)
+                outcome.entries, coverage = ensure_coverage(
+                    namespace,
+                    batch.id,
+                    messages,
+                    outcome.entries,
+                    counted_roles=self.counted_roles,
+                    keep_uncovered=self.config.extraction.coverage,
+                )
+                if coverage.kept:
+                    logger.info(
+                        "batch %s: %d of %d messages no fact came from are kept as themselves",
+                        batch.id,
+                        coverage.kept,
+                        coverage.messages,
+                    )
             except ExtractionError as exc:
                 spent: ExtractionOutcome = getattr(exc, "outcome", ExtractionOutcome(entries=[]))
                 logger.warning("%s; storing the batch's messages as extractive entries instead", exc)
@@ -279,6 +298,7 @@ class Pipeline:
                     spent.seconds,
                 )
                 self.journal.record_attempt(namespace, batch.id, str(exc), generation=generation)
+                coverage = Coverage(messages=len(outcome.entries), kept=len(outcome.entries))
             self.ledger.record(
                 namespace,
                 "extract",
@@ -288,7 +308,9 @@ class Pipeline:
                 seconds=outcome.seconds,
                 items=len(outcome.entries),
             )
-            self.journal.save_extraction(namespace, batch.id, outcome.entries, generation=generation)
+            self.journal.save_extraction(
+                namespace, batch.id, outcome.entries, coverage=coverage.as_dict(), generation=generation
+            )
             ready.append(batch.id)
         return ready
 
