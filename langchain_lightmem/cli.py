@@ -490,6 +490,28 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reextract(args: argparse.Namespace) -> int:
+    config = _existing_data(args)
+    with _build_memory(args, config) as memory:
+        if memory.chat_model is None:
+            raise CommandLineError(
+                "reextract needs a chat model: set OPENAI_BASE_URL/OPENAI_API_KEY or pass --model (not --llm-free)"
+            )
+        targets = memory.namespaces() if args.all else [_namespace(args.namespace)]
+        results = []
+        with Progress(len(targets), desc="reextract", unit="ns") as progress:
+            for ns in targets:
+                progress.phase("/".join(ns), announce=False)
+                results.append((ns, memory.reextract(ns)))
+                progress.update(1)
+    if args.json:
+        _emit([{"namespace": list(ns), **counts} for ns, counts in results])
+    else:
+        for ns, counts in results:
+            print(f"{'/'.join(ns)}: {counts['reextracted']} batch(es) re-extracted, {counts['failed']} still failing")
+    return 1 if any(counts["failed"] for _, counts in results) else 0
+
+
 def cmd_consolidate(args: argparse.Namespace) -> int:
     config = _existing_data(args)
     reports = []
@@ -966,6 +988,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--namespace", type=_text)
     g.add_argument("--all", action="store_true", help="every namespace with entries written since its last run")
     p.set_defaults(func=cmd_consolidate)
+
+    p = command(
+        "reextract",
+        help="extract again the batches that fell back to extractive entries when the model failed",
+        description="A batch whose extraction failed (model server down, no usable answer) was stored as its "
+        "messages. Once the model answers, this extracts those batches again; their facts replace the fallback "
+        "entries. Exit status 1 when a batch still fails (it keeps its entries).",
+    )
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--namespace", type=_text)
+    g.add_argument("--all", action="store_true", help="every namespace")
+    p.set_defaults(func=cmd_reextract)
 
     p = command(
         "rebuild",

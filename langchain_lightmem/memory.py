@@ -558,6 +558,23 @@ class LightMem:
             deferred_error=error,
         )
 
+    def reextract(self, namespace: NamespaceLike, *, config: RunnableConfig | None = None) -> dict[str, int]:
+        """Extract again the batches that fell back to extractive entries because the model failed (server down,
+        no usable answer), now that it answers; each batch's facts replace its fallback entries. Returns
+        ``{"reextracted": n, "failed": m}`` (a batch that fails again keeps its entries). LLM-free: nothing to do.
+        """
+        self._writable("reextract")
+        ns = normalize_namespace(namespace)
+        with self._lock(ns):
+            generation = self.journal.generation(ns)
+            try:
+                done, failed = self.pipeline.reextract(ns, config, generation=generation)
+            except NamespaceForgottenError:
+                return {"reextracted": 0, "failed": 0}
+            finally:
+                self.pipeline.persist_usage(ns, generation=generation)
+        return {"reextracted": done, "failed": failed}
+
     def flush_idle(
         self, idle_seconds: float | None = None, *, namespace: NamespaceLike | None = None, now: float | None = None
     ) -> dict[Namespace, AddResult]:

@@ -314,6 +314,66 @@ class Pipeline:
             ready.append(batch.id)
         return ready
 
+    def reextract(
+        self, namespace: Namespace, config: RunnableConfig | None = None, *, generation: int | None = None
+    ) -> tuple[int, int]:
+        """Extract again each written batch that fell back to extractive entries (the model failed then), now
+        that a model answers: its facts (with the coverage guarantee) replace the fallback entries. A batch that
+        fails again keeps its entries. Returns (batches re-extracted, batches still failing).
+        """
+        if isinstance(self.extractor, ExtractiveExtractor):
+            return 0, 0
+        done = failed = 0
+        for info in self.journal.batches(namespace):
+            if info.status != "written" or info.mode != "llm" or not info.error:
+                continue
+            messages = self.journal.batch_messages(namespace, info.id)
+            try:
+                outcome = self.extractor.extract(
+                    namespace, info.id, messages, counted_roles=self.counted_roles, config=config
+                )
+            except ExtractionError as exc:
+                spent: ExtractionOutcome = getattr(exc, "outcome", ExtractionOutcome(entries=[]))
+                self.ledger.record(
+                    namespace,
+                    "extract",
+                    calls=spent.calls,
+                    input_tokens=spent.input_tokens,
+                    output_tokens=spent.output_tokens,
+                    seconds=spent.seconds,
+                    items=0,
+                )
+                logger.warning("re-extraction of %s failed again; its entries stay as they are: %s", info.id, exc)
+                failed += 1
+                continue
+            entries, coverage = ensure_coverage(
+                namespace,
+                info.id,
+                messages,
+                outcome.entries,
+                counted_roles=self.counted_roles,
+                keep_uncovered=self.config.extraction.coverage,
+            )
+            self.ledger.record(
+                namespace,
+                "extract",
+                calls=outcome.calls,
+                input_tokens=outcome.input_tokens,
+                output_tokens=outcome.output_tokens,
+                seconds=outcome.seconds,
+                items=len(entries),
+            )
+            # The journal first (a crash here leaves an extracted batch the next run writes), then the store.
+            self.journal.save_extraction(
+                namespace, info.id, entries, coverage=coverage.as_dict(), generation=generation
+            )
+            self.journal.record_attempt(namespace, info.id, None, generation=generation)
+            # The write path never overwrites an id (see store.add): the fallback entries go first.
+            self.store.delete(namespace, info.entry_ids)
+            self.write(namespace, [info.id], generation=generation)
+            done += 1
+        return done, failed
+
     # -- long-term memory -----------------------------------------------------------------------------------
 
     def write(self, namespace: Namespace, batch_ids: Sequence[str], *, generation: int | None = None) -> int:

@@ -114,3 +114,31 @@ def test_a_fact_citing_the_wrong_line_covers_nothing() -> None:
     assert entries[1].source_ids == ["m1"]
     again, _ = ensure_coverage(("alice",), "b1", messages, [right], counted_roles={"user"})
     assert [e.id for e in again] == [e.id for e in entries]  # a retry of the same answer makes the same ids
+
+
+def test_a_batch_that_fell_back_is_reextracted_once_the_model_answers(make_memory: Callable[..., LightMem]) -> None:
+    model = ScriptedChatModel(script=[ConnectionError("model server down")])
+    memory = make_memory(model, extraction={"max_attempts": 1, "backoff_seconds": 0})
+    memory.add(conversation()[:4], namespace="alice", thread_id="t1")
+    memory.flush("alice")
+    before = memory.entries("alice")
+    assert {e.method for e in before} == {"extractive_fallback"}
+
+    assert memory.reextract("alice") == {"reextracted": 1, "failed": 0}
+    after = memory.entries("alice")
+    assert {e.method for e in after} == {"llm"}  # the scripted model cites and holds every line: all covered
+    assert len(after) == 4
+    assert memory.stats("alice").coverage.covered == 4
+    assert memory.reextract("alice") == {"reextracted": 0, "failed": 0}  # nothing left to do
+    hits = memory.search("alice", "quartz museum trip", k=3)
+    assert hits and "quartz" in hits[0].entry.text
+
+
+def test_reextract_that_fails_again_keeps_the_entries(make_memory: Callable[..., LightMem]) -> None:
+    model = ScriptedChatModel(script=[ConnectionError("down"), ConnectionError("still down")])
+    memory = make_memory(model, extraction={"max_attempts": 1, "backoff_seconds": 0})
+    memory.add(conversation()[:4], namespace="alice", thread_id="t1")
+    memory.flush("alice")
+    assert memory.reextract("alice") == {"reextracted": 0, "failed": 1}
+    assert {e.method for e in memory.entries("alice")} == {"extractive_fallback"}
+    assert len(memory.entries("alice")) == 4
