@@ -236,6 +236,9 @@ class LightMem:
         except BaseException:
             journal.close()
             raise
+        # The facade keeps the concrete store (its Chroma client and lexical index are closed and vacuumed here);
+        # the pipeline, retrieval and consolidation see it through the protocols of long_term/base.py.
+        self._chroma = ChromaMemoryStore(self.config.chroma, self.config.chroma_path, self.embeddings, lexical=lexical)
         self.pipeline = Pipeline(
             config=self.config,
             journal=journal,
@@ -244,16 +247,16 @@ class LightMem:
             compressor=(compressor := compressor or build_compressor(self.config.compression)),
             segmenter=segmenter or build_segmenter(self.config.segmentation, self.embeddings, compressor=compressor),
             extractor=extractor,
-            store=ChromaMemoryStore(self.config.chroma, self.config.chroma_path, self.embeddings, lexical=lexical),
+            store=self._chroma,
             ledger=UsageLedger(),
         )
         if self.read_only:  # collection-level writes (forget) refused before they reach Chroma (a server too)
-            self.pipeline.store.client = read_only_client(self.pipeline.store.client, self.folder.path)
+            self._chroma.client = read_only_client(self._chroma.client, self.folder.path)
         self.graph = build_ingest_graph(self.pipeline)
-        self.searcher = MemorySearcher(self.pipeline.store, self.config.retrieval, counter)
+        self.searcher = MemorySearcher(self._chroma, self.config.retrieval, counter)
         self._namespace_consolidation = build_consolidation_graph(
             journal=self.pipeline.journal,
-            store=self.pipeline.store,
+            store=self._chroma,
             config=self.config.consolidation,
             decider=LLMDecider(chat_model, self.config.extraction, counter) if chat_model is not None else None,
             ledger=self.pipeline.ledger,
@@ -282,7 +285,7 @@ class LightMem:
     @property
     def store(self) -> ChromaMemoryStore:
         """Internal: long-term memory (Chroma). For the facade and tests; surfaces call the methods of this class."""
-        return self.pipeline.store
+        return self._chroma
 
     @property
     def relevance_calibrated(self) -> bool:
