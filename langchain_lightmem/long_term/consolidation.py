@@ -27,10 +27,10 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
+from langchain_lightmem.citations import SUPPORT_THRESHOLD, citation_support, copied_from, is_placeholder
 from langchain_lightmem.config import ConsolidationConfig, ExtractionConfig
 from langchain_lightmem.llm import CallStats, InvalidOutputError, StructuredCaller, TextAnswer, model_name, output_limit
 from langchain_lightmem.long_term.base import LongTermMemory, SimilarMemories
-from langchain_lightmem.short_term.citations import SUPPORT_THRESHOLD, citation_support, copied_from, is_placeholder
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import MemoryEntry, Namespace, namespace_key, utcnow
 
@@ -242,7 +242,7 @@ def merge_problem(text: str | None, target: Target) -> str | None:
     """Why ``text`` cannot be the merged memory of ``target``, or ``None`` when it can.
 
     A merged memory must be real text (no placeholder such as ``"..."``) supported by the memories it merges
-    (:func:`~langchain_lightmem.short_term.citations.citation_support`), not by the prompt's example.
+    (:func:`~langchain_lightmem.citations.citation_support`), not by the prompt's example.
     """
     if text is None or is_placeholder(text):
         return f"placeholder merge text {text!r}"
