@@ -355,6 +355,11 @@ class LightMem:
         Returns False on timeout. The messages are searchable before that, as pending entries."""
         return self.worker.join(timeout)
 
+    def background_errors(self) -> list[tuple[Namespace | None, BaseException]]:
+        """The last failures of the background worker (at most 100, oldest first), with the namespace whose run
+        failed (``None``: an idle flush). Their messages are safe in the journal; the next run retries the stage."""
+        return self.worker.errors
+
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         """Hold the data folder for this process alone during the block, so that several calls (``forget`` then

@@ -270,7 +270,7 @@ def test_what_the_surfaces_ask_of_the_facade(make_memory):
     assert memory.token_counter.count("hello world") == 2
     assert memory.chroma_client is memory.store.client
     memory.add(conversation(2, prefix="b"), namespace="maya", background=True)
-    assert memory.wait_for_background(30)
+    assert memory.wait_for_background(30) and memory.background_errors() == []
     with memory.exclusive():  # re-entrant: forget then vacuum under one hold
         memory.forget("ana")
         assert memory.vacuum()
