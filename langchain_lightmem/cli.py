@@ -309,7 +309,7 @@ def _check_stored(memory: LightMem, ids: dict[tuple[Namespace, str], tuple[str, 
     for ns, msg_id in ids:
         by_namespace.setdefault(ns, []).append(msg_id)
     for ns, wanted in by_namespace.items():
-        for msg_id, stored in memory.journal.get_messages(ns, wanted).items():
+        for msg_id, stored in memory.messages_by_id(ns, wanted).items():
             content, origin = ids[(ns, msg_id)]
             if stored.content != content:
                 raise InvalidMessageError(
@@ -590,7 +590,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     with _build_memory(args, config) as memory:
         if args.vacuum:
             # the folder alone first: refused ("folder is in use") before anything is deleted
-            with memory.folder.exclusive():
+            with memory.exclusive():
                 removed = memory.forget(ns)
                 vacuumed = memory.vacuum()
         else:
@@ -634,14 +634,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 else "LLM-free (no chat model configured)"
             )
             loaded = time.perf_counter() - started
-            say(f"extraction: {mode}; embeddings: {memory.store.model_id}; loaded in {loaded:.1f} s\n")
+            say(f"extraction: {mode}; embeddings: {memory.embeddings_model_id}; loaded in {loaded:.1f} s\n")
             t0 = time.perf_counter()
             ingested = _ingest(memory, planned, flush=True, chunk=args.chunk)
             elapsed = time.perf_counter() - t0
             n = ingested["messages"]
             stats = memory.stats("maya")
             say(f"\ningested {n} messages in {elapsed:.2f} s ({n / elapsed:.1f} msg/s) -> {stats.entries} memories\n")
-            by_id = {m.id: m for m in memory.journal.messages(("maya",))}
+            by_id = {m.id: m for m in memory.recent_messages("maya")}
             answers = []
             for question in questions:
                 say(f"Q: {question}")
@@ -665,7 +665,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     {
                         "data_dir": str(data_dir) if args.keep else None,
                         "extraction": mode,
-                        "embeddings": memory.store.model_id,
+                        "embeddings": memory.embeddings_model_id,
                         "messages": n,
                         "entries": stats.entries,
                         "seconds": round(elapsed, 3),

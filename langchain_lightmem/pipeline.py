@@ -21,7 +21,7 @@ from langchain_lightmem.accounting import UsageLedger
 from langchain_lightmem.config import LightMemConfig
 from langchain_lightmem.errors import EmbeddingError, ExtractionError
 from langchain_lightmem.journal import Journal, NamespaceForgottenError, new_worker_id
-from langchain_lightmem.long_term.store import ChromaMemoryStore
+from langchain_lightmem.long_term.base import LongTermMemory
 from langchain_lightmem.models import embed_in_batches
 from langchain_lightmem.normalize import MessageLike, normalize_messages
 from langchain_lightmem.sensory.buffer import cut_segments
@@ -56,7 +56,7 @@ class Pipeline:
     compressor: Compressor
     segmenter: Segmenter
     extractor: Extractor
-    store: ChromaMemoryStore
+    store: LongTermMemory
     ledger: UsageLedger = field(default_factory=UsageLedger)
     worker_id: str = field(default_factory=new_worker_id)
 

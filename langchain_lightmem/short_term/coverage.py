@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 
-from langchain_lightmem.short_term.citations import LINE_SUPPORT_THRESHOLD, citation_support, content_words
+from langchain_lightmem.citations import LINE_SUPPORT_THRESHOLD, citation_support, content_words
 from langchain_lightmem.short_term.extraction import message_entry
 from langchain_lightmem.types import MemoryEntry, Message, Namespace, utcnow
 

@@ -30,6 +30,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from langchain_lightmem.citations import (
+    LINE_SUPPORT_THRESHOLD,
+    SUPPORT_THRESHOLD,
+    citation_support,
+    copied_from,
+    is_placeholder,
+)
 from langchain_lightmem.config import ExtractionConfig
 from langchain_lightmem.errors import ConfigurationError, ExtractionError
 from langchain_lightmem.llm import (
@@ -39,13 +46,6 @@ from langchain_lightmem.llm import (
     TextAnswer,
     model_name,
     output_limit,
-)
-from langchain_lightmem.short_term.citations import (
-    LINE_SUPPORT_THRESHOLD,
-    SUPPORT_THRESHOLD,
-    citation_support,
-    copied_from,
-    is_placeholder,
 )
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import MemoryEntry, Message, Method, Namespace, entry_id, utcnow
