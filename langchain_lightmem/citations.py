@@ -34,7 +34,7 @@ SUPPORT_THRESHOLD = 0.5
 LINE_SUPPORT_THRESHOLD = 0.4
 """One cited line of a supported fact is a precise citation when it alone supports this share of the fact."""
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_WORD = re.compile(r"[^\W_]+(?:'[^\W\d_]+)?")  # any script: a Cyrillic or CJK line supports its facts too
 _STEM_LENGTH = 5  # "adopted"/"adopting"/"adoption" meet at "adopt" (after -ing/-ed/-es/-s); short words whole
 
 

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS batches (
     error       TEXT,
     mode        TEXT NOT NULL DEFAULT 'llm',
     coverage    TEXT,
+    replaces    TEXT,
     PRIMARY KEY (namespace, id)
 );
 CREATE INDEX IF NOT EXISTS batches_status ON batches (namespace, status, seq);
@@ -154,6 +155,11 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
+def consolidation_lease(namespace: Namespace) -> str:
+    """The lease one consolidation run (or a re-extraction, which replaces entries) holds on a namespace."""
+    return f"consolidate:{namespace_key(namespace)}"
+
+
 def worker_alive(owner: str) -> bool:
     """False only when ``owner`` names a process on this host that has exited."""
     host, _, rest = owner.partition(":")
@@ -193,6 +199,7 @@ class Batch:
     attempts: int
     entries: list[MemoryEntry] | None
     mode: str = "llm"  # "extractive": nothing worth an LLM call (greetings, filler); its messages are kept as is
+    replaces: list[str] = field(default_factory=list)  # entry ids a re-extraction's entries take the place of
 
 
 class Journal:
@@ -679,6 +686,7 @@ class Journal:
             attempts=row["attempts"],
             entries=entries,
             mode=row["mode"],
+            replaces=json.loads(row["replaces"]) if row["replaces"] else [],
         )
 
     def record_attempt(
@@ -717,6 +725,52 @@ class Journal:
                 ),
             )
 
+    def replace_extraction(
+        self,
+        namespace: Namespace,
+        batch_id: str,
+        entries: Sequence[MemoryEntry],
+        replaces: Sequence[str],
+        *,
+        owner: str,
+        lease_seconds: float,
+        coverage: dict[str, int] | None = None,
+        generation: int | None = None,
+    ) -> bool:
+        """A written batch's entries are to be replaced (a re-extraction): keep the new entries and the ids they
+        replace, and lease the batch to ``owner``; the write path then deletes the old ids before it adds the new
+        ones, so a crash anywhere is finished by the next run. False when another live worker holds the batch or
+        it is not written.
+        """
+        ns = namespace_key(namespace)
+        now = time.time()
+        with self.transaction() as cur:
+            self._fence(cur, ns, generation)
+            row = cur.execute(
+                "SELECT status, lease_owner, lease_until FROM batches WHERE namespace = ? AND id = ?", (ns, batch_id)
+            ).fetchone()
+            if row is None or row["status"] != "written":
+                return False
+            held = row["lease_owner"] not in (None, owner) and (row["lease_until"] or 0) >= now
+            if held and worker_alive(row["lease_owner"]):
+                return False
+            cur.execute(
+                "UPDATE batches SET status = 'extracted', entries = ?, coverage = ?, replaces = ?, error = NULL,"
+                " attempts = attempts + 1, lease_owner = ?, lease_until = ?, updated_ts = ?"
+                " WHERE namespace = ? AND id = ?",
+                (
+                    json.dumps([e.model_dump(mode="json") for e in entries]),
+                    json.dumps(coverage) if coverage is not None else None,
+                    json.dumps(list(replaces)),
+                    owner,
+                    now + lease_seconds,
+                    now,
+                    ns,
+                    batch_id,
+                ),
+            )
+        return True
+
     def mark_written(
         self, namespace: Namespace, batch_id: str, entry_ids: Sequence[str] = (), *, generation: int | None = None
     ) -> None:
@@ -726,8 +780,8 @@ class Journal:
             self._fence(cur, ns, generation)
             self._enqueue(cur, ns, entry_ids)
             cur.execute(
-                "UPDATE batches SET status = 'written', lease_owner = NULL, lease_until = NULL, updated_ts = ?"
-                " WHERE namespace = ? AND id = ?",
+                "UPDATE batches SET status = 'written', lease_owner = NULL, lease_until = NULL, replaces = NULL,"
+                " updated_ts = ? WHERE namespace = ? AND id = ?",
                 (time.time(), ns, batch_id),
             )
             # The vector was only needed while the message was open (segmentation, its pending entry).
@@ -876,7 +930,7 @@ class Journal:
         """Columns added after a table was first created (a folder from an older version gets them here)."""
         wanted = {
             "messages": [("vector", "BLOB")],
-            "batches": [("mode", "TEXT NOT NULL DEFAULT 'llm'"), ("coverage", "TEXT")],
+            "batches": [("mode", "TEXT NOT NULL DEFAULT 'llm'"), ("coverage", "TEXT"), ("replaces", "TEXT")],
         }
         for table, columns in wanted.items():
             present = {row[1] for row in cur.execute(f"PRAGMA table_info({table})")}

@@ -31,7 +31,7 @@ from langchain_lightmem.graphs.consolidate import (
     build_consolidation_graph,
 )
 from langchain_lightmem.graphs.ingest import build_ingest_graph
-from langchain_lightmem.journal import BatchInfo, Journal, NamespaceForgottenError
+from langchain_lightmem.journal import BatchInfo, Journal, NamespaceForgottenError, consolidation_lease
 from langchain_lightmem.long_term.consolidation import LLMDecider
 from langchain_lightmem.long_term.lexical import LexicalIndex
 from langchain_lightmem.long_term.relevance import default_min_score
@@ -657,20 +657,35 @@ class LightMem:
 
     def reextract(self, namespace: NamespaceLike, *, config: RunnableConfig | None = None) -> dict[str, int]:
         """Extract again the batches that fell back to extractive entries because the model failed (server down,
-        no usable answer), now that it answers; each batch's facts replace its fallback entries. Returns
-        ``{"reextracted": n, "failed": m}`` (a batch that fails again keeps its entries). LLM-free: nothing to do.
+        no usable answer), now that it answers; each batch's facts replace its fallback entries.
+
+        Only batches nothing changed since are taken (their entries not consolidated, superseded or deleted), each
+        at most a few times. The namespace's consolidation lease is held meanwhile (so no consolidation moves an
+        entry being replaced), the namespace lock one batch at a time. Returns ``{"reextracted": n, "failed": m,
+        "busy": b}``: ``failed`` batches keep their entries; ``busy``: 1 when a consolidation run held the
+        namespace (nothing was done). LLM-free: nothing to do.
         """
         self._writable("reextract")
         ns = normalize_namespace(namespace)
-        with self._lock(ns):
-            generation = self.journal.generation(ns)
-            try:
-                done, failed = self.pipeline.reextract(ns, config, generation=generation)
-            except NamespaceForgottenError:
-                return {"reextracted": 0, "failed": 0}
-            finally:
-                self.pipeline.persist_usage(ns, generation=generation)
-        return {"reextracted": done, "failed": failed}
+        counts = {"reextracted": 0, "failed": 0, "busy": 0}
+        lease, owner = consolidation_lease(ns), self.pipeline.worker_id
+        if not self.journal.acquire_lease(lease, owner, self.config.consolidation.lease_seconds):
+            counts["busy"] = 1
+            return counts
+        try:
+            for info in self.pipeline.reextract_candidates(ns):
+                with self._lock(ns):
+                    generation = self.journal.generation(ns)
+                    try:
+                        done = self.pipeline.reextract(ns, info, config, generation=generation)
+                    except NamespaceForgottenError:
+                        break
+                    finally:
+                        self.pipeline.persist_usage(ns, generation=generation)
+                counts["reextracted" if done else "failed"] += 1
+        finally:
+            self.journal.release_lease(lease, owner)
+        return counts
 
     def flush_idle(
         self, idle_seconds: float | None = None, *, namespace: NamespaceLike | None = None, now: float | None = None
@@ -1042,7 +1057,7 @@ class LightMem:
         for (_, stage), row in self.pipeline.ledger.snapshot(ns).items():
             usage.setdefault(stage, StageUsage(stage)).add(row)
         pending = len(self.store.pending_ids(ns))
-        batch_coverage = {b.id: Coverage(**b.coverage) for b in self.journal.batches(ns) if b.coverage}
+        batch_coverage = {b.id: Coverage.from_dict(b.coverage) for b in self.journal.batches(ns) if b.coverage}
         coverage = Coverage()
         for one in batch_coverage.values():
             coverage.add(one)

@@ -20,7 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_lightmem.accounting import UsageLedger
 from langchain_lightmem.config import LightMemConfig
 from langchain_lightmem.errors import EmbeddingError, ExtractionError
-from langchain_lightmem.journal import Journal, NamespaceForgottenError, new_worker_id
+from langchain_lightmem.journal import BatchInfo, Journal, NamespaceForgottenError, new_worker_id
 from langchain_lightmem.long_term.base import LongTermMemory
 from langchain_lightmem.models import embed_in_batches
 from langchain_lightmem.normalize import MessageLike, normalize_messages
@@ -43,6 +43,9 @@ from langchain_lightmem.types import (
 )
 
 logger = logging.getLogger(__name__)
+
+REEXTRACT_ATTEMPTS = 4
+"""A fallback batch is extracted again at most this many times (its first extraction counts)."""
 
 
 @dataclass
@@ -270,21 +273,24 @@ class Pipeline:
                     namespace, batch.id, messages, counted_roles=self.counted_roles, config=config
                 )
                 self.journal.record_attempt(namespace, batch.id, None, generation=generation)
-                outcome.entries, coverage = ensure_coverage(
-                    namespace,
-                    batch.id,
-                    messages,
-                    outcome.entries,
-                    counted_roles=self.counted_roles,
-                    keep_uncovered=self.config.extraction.coverage,
-                )
-                if coverage.kept:
-                    logger.info(
-                        "batch %s: %d of %d messages no fact came from are kept as themselves",
+                if isinstance(self.extractor, ExtractiveExtractor):  # LLM-free: every message is kept as itself
+                    coverage = Coverage(messages=len(outcome.entries), kept=len(outcome.entries))
+                else:
+                    outcome.entries, coverage = ensure_coverage(
+                        namespace,
                         batch.id,
-                        coverage.kept,
-                        coverage.messages,
+                        messages,
+                        outcome.entries,
+                        counted_roles=self.counted_roles,
+                        keep_uncovered=self.config.extraction.coverage,
                     )
+                    if coverage.kept:
+                        logger.info(
+                            "batch %s: %d of %d messages no fact came from are kept as themselves",
+                            batch.id,
+                            coverage.kept,
+                            coverage.messages,
+                        )
             except ExtractionError as exc:
                 spent: ExtractionOutcome = getattr(exc, "outcome", ExtractionOutcome(entries=[]))
                 logger.warning("%s; storing the batch's messages as extractive entries instead", exc)
@@ -299,80 +305,98 @@ class Pipeline:
                 )
                 self.journal.record_attempt(namespace, batch.id, str(exc), generation=generation)
                 coverage = Coverage(messages=len(outcome.entries), kept=len(outcome.entries))
-            self.ledger.record(
-                namespace,
-                "extract",
-                calls=outcome.calls,
-                input_tokens=outcome.input_tokens,
-                output_tokens=outcome.output_tokens,
-                seconds=outcome.seconds,
-                items=len(outcome.entries),
-            )
+            self._record_extract(namespace, outcome, items=len(outcome.entries))
             self.journal.save_extraction(
                 namespace, batch.id, outcome.entries, coverage=coverage.as_dict(), generation=generation
             )
             ready.append(batch.id)
         return ready
 
-    def reextract(
-        self, namespace: Namespace, config: RunnableConfig | None = None, *, generation: int | None = None
-    ) -> tuple[int, int]:
-        """Extract again each written batch that fell back to extractive entries (the model failed then), now
-        that a model answers: its facts (with the coverage guarantee) replace the fallback entries. A batch that
-        fails again keeps its entries. Returns (batches re-extracted, batches still failing).
+    def reextract_candidates(self, namespace: Namespace) -> list[BatchInfo]:
+        """Written batches that fell back to extractive entries (the model failed then) and that nothing changed
+        since: each of their entries is still current and a fallback entry (not consolidated, superseded or
+        deleted). A batch is tried at most :data:`REEXTRACT_ATTEMPTS` times. LLM-free: none.
         """
         if isinstance(self.extractor, ExtractiveExtractor):
-            return 0, 0
-        done = failed = 0
-        for info in self.journal.batches(namespace):
-            if info.status != "written" or info.mode != "llm" or not info.error:
-                continue
-            messages = self.journal.batch_messages(namespace, info.id)
-            try:
-                outcome = self.extractor.extract(
-                    namespace, info.id, messages, counted_roles=self.counted_roles, config=config
-                )
-            except ExtractionError as exc:
-                spent: ExtractionOutcome = getattr(exc, "outcome", ExtractionOutcome(entries=[]))
-                self.ledger.record(
-                    namespace,
-                    "extract",
-                    calls=spent.calls,
-                    input_tokens=spent.input_tokens,
-                    output_tokens=spent.output_tokens,
-                    seconds=spent.seconds,
-                    items=0,
-                )
-                logger.warning("re-extraction of %s failed again; its entries stay as they are: %s", info.id, exc)
-                failed += 1
-                continue
-            entries, coverage = ensure_coverage(
-                namespace,
-                info.id,
-                messages,
-                outcome.entries,
-                counted_roles=self.counted_roles,
-                keep_uncovered=self.config.extraction.coverage,
+            return []
+        infos = [
+            b
+            for b in self.journal.batches(namespace)
+            if b.status == "written"
+            and b.mode == "llm"
+            and b.error
+            and b.entry_ids
+            and b.attempts < REEXTRACT_ATTEMPTS
+        ]
+        untouched = []
+        for info in infos:
+            current = self.store.get(namespace, info.entry_ids)
+            if len(current) == len(info.entry_ids) and all(
+                e.active and e.method == "extractive_fallback" for e in current
+            ):
+                untouched.append(info)
+        return untouched
+
+    def reextract(
+        self,
+        namespace: Namespace,
+        info: BatchInfo,
+        config: RunnableConfig | None = None,
+        *,
+        generation: int | None = None,
+    ) -> bool:
+        """Extract one fallback batch again; its facts (with the coverage guarantee, under new ids) replace its
+        fallback entries through the write path. False when it failed again (its entries stay) or another worker
+        holds the batch.
+        """
+        messages = self.journal.batch_messages(namespace, info.id)
+        # New ids: the write path never overwrites an id, and decisions may still name the old ones.
+        attempt_id = f"{info.id}#re{info.attempts}"
+        try:
+            outcome = self.extractor.extract(
+                namespace, attempt_id, messages, counted_roles=self.counted_roles, config=config
             )
-            self.ledger.record(
-                namespace,
-                "extract",
-                calls=outcome.calls,
-                input_tokens=outcome.input_tokens,
-                output_tokens=outcome.output_tokens,
-                seconds=outcome.seconds,
-                items=len(entries),
-            )
-            # The journal first (a crash here leaves an extracted batch the next run writes), then the store.
-            self.journal.save_extraction(
-                namespace, info.id, entries, coverage=coverage.as_dict(), generation=generation
-            )
-            self.journal.record_attempt(namespace, info.id, None, generation=generation)
-            # The write path never overwrites an id (see store.add): the fallback entries go first.
-            self.store.delete(namespace, info.entry_ids)
-            self.write(namespace, [info.id], generation=generation)
-            done += 1
-        return done, failed
+        except ExtractionError as exc:
+            spent: ExtractionOutcome = getattr(exc, "outcome", ExtractionOutcome(entries=[]))
+            self._record_extract(namespace, spent, items=0)
+            self.journal.record_attempt(namespace, info.id, str(exc), generation=generation)
+            logger.warning("re-extraction of batch %s failed again; its entries stay as they are: %s", info.id, exc)
+            return False
+        entries, coverage = ensure_coverage(
+            namespace,
+            attempt_id,
+            messages,
+            outcome.entries,
+            counted_roles=self.counted_roles,
+            keep_uncovered=self.config.extraction.coverage,
+        )
+        for entry in entries:
+            entry.batch_id = info.id
+        self._record_extract(namespace, outcome, items=len(entries))
+        if not self.journal.replace_extraction(
+            namespace,
+            info.id,
+            entries,
+            info.entry_ids,
+            owner=self.worker_id,
+            lease_seconds=self.config.extraction.lease_seconds,
+            coverage=coverage.as_dict(),
+            generation=generation,
+        ):
+            return False
+        self.write(namespace, [info.id], generation=generation)
+        return True
+
+    def _record_extract(self, namespace: Namespace, outcome: ExtractionOutcome, *, items: int) -> None:
+        self.ledger.record(
+            namespace,
+            "extract",
+            calls=outcome.calls,
+            input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens,
+            seconds=outcome.seconds,
+            items=items,
+        )
 
     # -- long-term memory -----------------------------------------------------------------------------------
 
@@ -388,6 +412,8 @@ class Pipeline:
             if batch.status != "extracted" or batch.entries is None:
                 continue
             with self.ledger.timed(namespace, "write", items=len(batch.entries)):
+                if batch.replaces:  # a re-extraction: its fallback entries go first (also after a crash)
+                    self.store.delete(namespace, batch.replaces)
                 sources = {m.id: m for m in self.journal.batch_messages(namespace, batch.id)}
                 vectors = {}
                 for entry in batch.entries:

@@ -25,7 +25,7 @@ from langgraph.types import Send
 
 from langchain_lightmem.accounting import UsageLedger
 from langchain_lightmem.config import ConsolidationConfig
-from langchain_lightmem.journal import Journal, NamespaceForgottenError
+from langchain_lightmem.journal import Journal, NamespaceForgottenError, consolidation_lease
 from langchain_lightmem.llm import LLMCallError
 from langchain_lightmem.long_term.base import SimilarMemories
 from langchain_lightmem.long_term.consolidation import (
@@ -101,8 +101,7 @@ def build_consolidation_graph(
     :class:`DuplicateDecider` inside ``prepare`` (no call to wait for, nothing to fan out).
     """
 
-    def lease_name(namespace: Namespace) -> str:
-        return f"consolidate:{namespace_key(namespace)}"
+    lease_name = consolidation_lease
 
     def fenced_apply(namespace: Namespace, decisions: Sequence[Decision], generation: int) -> Any:
         """Apply decisions to the store unless the namespace was forgotten; if a forget lands while they are

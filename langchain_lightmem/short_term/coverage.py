@@ -14,8 +14,9 @@ nothing against LLM-free mode. ``ExtractionConfig.coverage`` turns this off. The
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from langchain_lightmem.citations import LINE_SUPPORT_THRESHOLD, citation_support, content_words
 from langchain_lightmem.short_term.extraction import message_entry
@@ -49,6 +50,11 @@ class Coverage:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Coverage:
+        """Read a stored coverage (keys this version does not know are ignored)."""
+        return cls(**{f.name: int(data.get(f.name, 0)) for f in fields(cls)})
+
     def add(self, other: Coverage) -> None:
         for name, value in asdict(other).items():
             setattr(self, name, getattr(self, name) + value)
@@ -78,7 +84,11 @@ def ensure_coverage(
             if message is None:
                 continue
             coverage.citations += 1
-            if citation_support(fact.text, [f"{message.display_speaker}: {message.text}"]) >= LINE_SUPPORT_THRESHOLD:
+            line = f"{message.display_speaker}: {message.text}"
+            if fact.text == line:  # the message kept as itself (e.g. a custom extractor's passthrough)
+                said.setdefault(source_id, set()).update(content_words(message.text))
+                coverage.precise += 1
+            elif citation_support(fact.text, [message.text]) >= LINE_SUPPORT_THRESHOLD:
                 coverage.precise += 1
                 said.setdefault(source_id, set()).update(content_words(fact.text))
     covered = {

@@ -124,12 +124,12 @@ def test_a_batch_that_fell_back_is_reextracted_once_the_model_answers(make_memor
     before = memory.entries("alice")
     assert {e.method for e in before} == {"extractive_fallback"}
 
-    assert memory.reextract("alice") == {"reextracted": 1, "failed": 0}
+    assert memory.reextract("alice") == {"reextracted": 1, "failed": 0, "busy": 0}
     after = memory.entries("alice")
     assert {e.method for e in after} == {"llm"}  # the scripted model cites and holds every line: all covered
     assert len(after) == 4
     assert memory.stats("alice").coverage.covered == 4
-    assert memory.reextract("alice") == {"reextracted": 0, "failed": 0}  # nothing left to do
+    assert memory.reextract("alice") == {"reextracted": 0, "failed": 0, "busy": 0}  # nothing left to do
     hits = memory.search("alice", "quartz museum trip", k=3)
     assert hits and "quartz" in hits[0].entry.text
 
@@ -139,6 +139,21 @@ def test_reextract_that_fails_again_keeps_the_entries(make_memory: Callable[...,
     memory = make_memory(model, extraction={"max_attempts": 1, "backoff_seconds": 0})
     memory.add(conversation()[:4], namespace="alice", thread_id="t1")
     memory.flush("alice")
-    assert memory.reextract("alice") == {"reextracted": 0, "failed": 1}
+    assert memory.reextract("alice") == {"reextracted": 0, "failed": 1, "busy": 0}
     assert {e.method for e in memory.entries("alice")} == {"extractive_fallback"}
     assert len(memory.entries("alice")) == 4
+
+
+@pytest.mark.parametrize("with_model", [False, True])
+def test_llm_free_and_non_latin_messages_are_kept_once(make_memory: Callable[..., LightMem], with_model: bool) -> None:
+    memory = make_memory(ScriptedChatModel() if with_model else None)
+    memory.add(
+        [
+            {"role": "user", "speaker": "Иван", "content": "Мы ездили в горы на выходных с детьми"},
+            {"role": "user", "speaker": "王芳", "content": "我昨天去了动物园看斑马"},
+        ],
+        namespace="alice",
+        thread_id="t1",
+    )
+    memory.flush("alice")
+    assert len(memory.entries("alice")) == 2
