@@ -508,8 +508,10 @@ def cmd_reextract(args: argparse.Namespace) -> int:
         _emit([{"namespace": list(ns), **counts} for ns, counts in results])
     else:
         for ns, counts in results:
-            print(f"{'/'.join(ns)}: {counts['reextracted']} batch(es) re-extracted, {counts['failed']} still failing")
-    return 1 if any(counts["failed"] for _, counts in results) else 0
+            busy = " (busy: a consolidation run holds it; try again later)" if counts["busy"] else ""
+            done, failed = counts["reextracted"], counts["failed"]
+            print(f"{'/'.join(ns)}: {done} batch(es) re-extracted, {failed} still failing{busy}")
+    return 1 if any(counts["failed"] or counts["busy"] for _, counts in results) else 0
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:

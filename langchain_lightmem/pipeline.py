@@ -322,11 +322,7 @@ class Pipeline:
         infos = [
             b
             for b in self.journal.batches(namespace)
-            if b.status == "written"
-            and b.mode == "llm"
-            and b.error
-            and b.entry_ids
-            and b.attempts < REEXTRACT_ATTEMPTS
+            if (b.status, b.mode) == ("written", "llm") and b.error and b.entry_ids and b.attempts < REEXTRACT_ATTEMPTS
         ]
         untouched = []
         for info in infos:
