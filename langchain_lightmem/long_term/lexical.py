@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from langchain_lightmem.errors import ReadOnlyFolderError
 from langchain_lightmem.folder import compact_sqlite, connect_read_only, read_only_message, sqlite_problem
@@ -109,6 +109,68 @@ class LexicalHit:
 
     id: str
     score: float
+
+
+@runtime_checkable
+class LexicalBackend(Protocol):
+    """What long-term memory needs of a lexical index: BM25 over each namespace's entries, kept in step with Chroma.
+
+    A namespace is addressed by its Chroma collection name. Implementations: :class:`LexicalIndex` (SQLite FTS5,
+    a file in the data folder; the default) and
+    :class:`~langchain_lightmem.long_term.lexical_postgres.PostgresLexicalIndex` (one table for every namespace on
+    the journal's PostgreSQL server). Both rank with the same BM25 (k1 1.2, b 0.75, FTS5's idf floor); they are
+    tested by one suite (tests/test_backends.py).
+    """
+
+    path: str
+    read_only: bool
+
+    def begin_write(self, collection: str) -> None:
+        """Mark the namespace as being written, before Chroma is touched; a write below clears the mark."""
+        ...
+
+    def invalidate(self, collection: str) -> None: ...
+
+    def checked(self, collection: str) -> bool: ...
+
+    def needs_rebuild(self, collection: str, stored: int) -> bool: ...
+
+    def rebuild(self, collection: str, current: Iterable[LexicalRow], history: Iterable[LexicalRow]) -> None: ...
+
+    def upsert(self, collection: str, rows: Sequence[LexicalRow], *, history: bool = False) -> None: ...
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None: ...
+
+    def drop(self, collection: str) -> None: ...
+
+    def search(
+        self,
+        collection: str,
+        query: str,
+        *,
+        limit: int = 100,
+        include_history: bool = False,
+        time_range: tuple[float | None, float | None] | None = None,
+        stop_words: frozenset[str] = ENGLISH_STOP_WORDS,
+    ) -> list[LexicalHit]: ...
+
+    def neighbours(self, collection: str, ids: Sequence[str], *, window: int = 1) -> dict[str, list[str]]: ...
+
+    def records(
+        self, collection: str, ids: Sequence[str], *, include_history: bool = False
+    ) -> dict[str, tuple[str, str]]: ...
+
+    def positions(self, collection: str, ids: Sequence[str]) -> dict[str, int]: ...
+
+    def event_times(self, collection: str, ids: Sequence[str]) -> dict[str, float]: ...
+
+    def ids_with_prefix(self, collection: str, prefix: str) -> list[str]: ...
+
+    def count(self, collection: str) -> int: ...
+
+    def close(self) -> None: ...
+
+    def vacuum(self) -> bool: ...
 
 
 class LexicalIndex:
