@@ -333,7 +333,8 @@ class PostgresConfig(_Section):
     and their leases, consolidation's queue and the BM25 index, whatever host it runs on; the data folder keeps
     only the embedded Chroma (use a Chroma server, ``chroma.mode='http'``, to share the vectors too). Without a
     ``url`` (the default) both are SQLite files in the data folder. Env: ``LIGHTMEM_POSTGRES_URL`` (read by
-    :meth:`LightMemConfig.from_env`). Needs the ``postgres`` extra. See docs/postgres.md.
+    :meth:`LightMemConfig.from_env`; ``LIGHTMEM_POSTGRES_SCHEMA`` the schema). Needs the ``postgres`` extra. See
+    docs/postgres.md.
     """
 
     url: SecretStr | None = Field(
@@ -409,7 +410,8 @@ class LightMemConfig(_Section):
 
         ``LIGHTMEM_DATA_DIR`` (data folder), ``LIGHTMEM_CHROMA_URL`` (``http://host:port`` of a Chroma server),
         ``LIGHTMEM_EMBEDDINGS`` (``minilm``, ``static``, or a sentence-transformers path / hub id),
-        ``LIGHTMEM_POSTGRES_URL`` (the journal and the lexical index on that PostgreSQL server).
+        ``LIGHTMEM_POSTGRES_URL`` (the journal and the lexical index on that PostgreSQL server) with
+        ``LIGHTMEM_POSTGRES_SCHEMA`` (default ``lightmem``).
         """
         values: dict[str, object] = {}
         if url := os.environ.get("LIGHTMEM_CHROMA_URL"):
@@ -418,6 +420,8 @@ class LightMemConfig(_Section):
             values["embeddings"] = embeddings_named(name)
         if postgres_url := os.environ.get("LIGHTMEM_POSTGRES_URL"):
             values["postgres"] = {"url": postgres_url}
+            if schema := os.environ.get("LIGHTMEM_POSTGRES_SCHEMA"):
+                values["postgres"]["schema_name"] = schema
         values.update(overrides)
         return cls.model_validate(values)
 

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +25,8 @@ from langchain_lightmem.database import PostgresDatabase
 from langchain_lightmem.journal import Journal, new_worker_id
 from langchain_lightmem.long_term.lexical import LexicalBackend, LexicalIndex, LexicalRow
 from langchain_lightmem.types import Segment
-from tests.postgres import postgres_bin, postgres_server
 
 BACKENDS = ["sqlite", "postgres"]
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL server for the session (skipped only when its binaries are not installed)."""
-    if postgres_bin() is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run installs it)")
-    pytest.importorskip("psycopg_pool", reason="the postgres extra is not installed: pip install '.[postgres]'")
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.fixture(params=BACKENDS)
