@@ -41,16 +41,17 @@ SCHEMA = [
 ]
 
 # BM25 over the rows matching any query lexeme; df and the average length are over all of the namespace's rows.
+# MATERIALIZED: computed once, not once per matching row (the planner would inline a CTE used once).
 _SEARCH = f"""
 WITH q AS (SELECT to_tsquery('simple', ?) AS query),
-matched AS (
+matched AS MATERIALIZED (
     SELECT r.id, r.position, r.doclen, r.history, r.event_ts, u.lexeme,
            coalesce(array_length(u.positions, 1), 1)::float8 AS tf
     FROM lexical_rows r CROSS JOIN q CROSS JOIN LATERAL unnest(r.tsv) AS u
     WHERE r.collection = ? AND r.tsv @@ q.query AND u.lexeme = ANY(?)
 ),
-df AS (SELECT lexeme, count(*)::float8 AS n FROM matched GROUP BY lexeme),
-stats AS (
+df AS MATERIALIZED (SELECT lexeme, count(*)::float8 AS n FROM matched GROUP BY lexeme),
+stats AS MATERIALIZED (
     SELECT count(*)::float8 AS total, greatest(coalesce(avg(doclen), 0), 1)::float8 AS avgdl
     FROM lexical_rows WHERE collection = ?
 )
