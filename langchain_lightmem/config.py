@@ -419,9 +419,10 @@ class LightMemConfig(_Section):
         if name := os.environ.get("LIGHTMEM_EMBEDDINGS"):
             values["embeddings"] = embeddings_named(name)
         if postgres_url := os.environ.get("LIGHTMEM_POSTGRES_URL"):
-            values["postgres"] = {"url": postgres_url}
+            postgres: dict[str, object] = {"url": postgres_url}
             if schema := os.environ.get("LIGHTMEM_POSTGRES_SCHEMA"):
-                values["postgres"]["schema_name"] = schema
+                postgres["schema_name"] = schema
+            values["postgres"] = postgres
         values.update(overrides)
         return cls.model_validate(values)
 

@@ -538,8 +538,9 @@ class PostgresDatabase:
         PostgreSQL does not overwrite the bytes of dead rows at once: they stay in free space (and in the
         server's write-ahead log and backups) until reused; ``VACUUM FULL`` by the operator rewrites the files.
         """
+        tables = self.tables()  # before taking the connection: a pool of one has no second one to lend
         with self._pool.connection() as conn:
-            for table in self.tables():
+            for table in tables:
                 conn.execute(f"VACUUM {self.schema}.{table}")
         return True
 

@@ -7,6 +7,7 @@ Each Postgres test gets its own schema, so tests do not see each other's rows.
 
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 import subprocess
@@ -320,3 +321,35 @@ def test_journal_setup_is_idempotent_and_concurrent(postgres_url: str) -> None:
     finally:
         for database in databases:
             database.close()
+
+
+def test_the_command_line_and_offline_vacuum_use_the_backend(
+    memory_on: Callable[..., LightMem],
+    backend: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from langchain_lightmem.cli import main
+    from langchain_lightmem.maintenance import vacuum
+
+    memory = memory_on()
+    memory.add(turns(), namespace="alice")
+    memory.flush("alice")
+    memory.forget("alice")
+    memory.add(turns("b"), namespace="bob")
+    memory.close()
+    if backend:  # the deployment's way: the environment
+        monkeypatch.setenv("LIGHTMEM_POSTGRES_URL", backend["postgres"]["url"])
+        monkeypatch.setenv("LIGHTMEM_POSTGRES_SCHEMA", backend["postgres"]["schema_name"])
+    argv = ["--data-dir", str(tmp_path / "data"), "--embeddings", "static", "--llm-free", "--json"]
+    argv += ["stats", "--namespace", "bob"]
+    assert main(argv) == 0
+    (stats,) = json.loads(capsys.readouterr().out)  # one namespace: alice was forgotten
+    assert stats["namespace"] == ["bob"] and sum(stats["messages"].values()) == 3, stats
+    config = LightMemConfig.from_env(data_dir=tmp_path / "data")
+    done = vacuum(config)
+    if backend:
+        assert any("schema t_" in item for item in done) and not any("journal.sqlite3" in item for item in done)
+    else:
+        assert any(item.endswith("journal.sqlite3") for item in done)
