@@ -510,13 +510,25 @@ class PostgresDatabase:
         with self._pool.connection() as conn:
             return list(conn.execute(postgres_sql(sql), tuple(params)).fetchall())
 
-    def execute_ddl(self, statements: Sequence[str]) -> None:
-        """Run schema statements in one transaction, alone (the schema's lock taken exclusively)."""
+    def migrate(self, table: str, migrations: Sequence[Sequence[str]]) -> int:
+        """Bring the schema up to date, as LangGraph's ``PostgresStore.setup()`` does: ``migrations[i]`` are the
+        statements of version ``i + 1``; those after the last version recorded in ``table`` run, in one
+        transaction, alone (the schema's lock taken exclusively, so workers starting at once do not race).
+        Idempotent. Returns the version reached.
+        """
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._global_lock,))
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-            for statement in statements:
-                conn.execute(statement)
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {self.schema}.{table} (v INTEGER PRIMARY KEY)")
+            row = conn.execute(f"SELECT max(v) FROM {self.schema}.{table}").fetchone()
+            done = int(row[0]) if row and row[0] is not None else 0
+            for version, statements in enumerate(migrations, start=1):
+                if version <= done:
+                    continue
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute(f"INSERT INTO {self.schema}.{table} (v) VALUES (%s)", (version,))
+            return max(done, len(migrations))
 
     def tables(self) -> list[str]:
         """The tables of the schema (tests, inspection)."""

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from langchain_lightmem.accounting import StageUsage
-from langchain_lightmem.database import Cursor, Database, SqliteDatabase
+from langchain_lightmem.database import Cursor, Database, SqliteDatabase, postgres_ddl
 from langchain_lightmem.errors import LightMemError
 from langchain_lightmem.types import (
     MemoryEntry,
@@ -148,6 +148,11 @@ STAGES = ("accepted", "sensory", "short_term", "batched", "done")
 
 def _statements(script: str) -> list[str]:
     return [s for s in (part.strip() for part in script.split(";")) if s]
+
+
+# The PostgreSQL schema's history (setup() applies what a server lacks; append, never edit): version 1 is SQLite's
+# schema 5 with PostgreSQL's column types.
+POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(postgres_ddl(s) for s in _statements(_SCHEMA)),)
 
 
 def generation_key(ns: str) -> str:
@@ -280,19 +285,10 @@ class Journal:
                 if version < SCHEMA_VERSION:
                     cur.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             return
-        from langchain_lightmem.database import PostgresDatabase, postgres_ddl
+        from langchain_lightmem.database import PostgresDatabase
 
         assert isinstance(db, PostgresDatabase)
-        # One migration list, as LangGraph's PostgresStore keeps: version n is MIGRATIONS[n]; setup applies the rest.
-        statements = [
-            "CREATE TABLE IF NOT EXISTS journal_migrations (v INTEGER PRIMARY KEY)",
-            *(postgres_ddl(s) for s in _statements(_SCHEMA)),
-        ]
-        db.execute_ddl(statements)
-        with self.transaction() as cur:
-            done = cur.execute("SELECT max(v) FROM journal_migrations").fetchone()[0]
-            if done is None:
-                cur.execute("INSERT INTO journal_migrations(v) VALUES(?)", (SCHEMA_VERSION,))
+        db.migrate("journal_migrations", POSTGRES_MIGRATIONS)
 
     def transaction(self, key: str | None = None) -> AbstractContextManager[Cursor]:
         """One write transaction: all or nothing, serialised across processes (per namespace ``key`` on

@@ -27,18 +27,21 @@ from langchain_lightmem.long_term.lexical import ENGLISH_STOP_WORDS, LexicalHit,
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # FTS5's unicode61 tokens: runs of letters and digits
 _K1, _B = 1.2, 0.75
 
-SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS lexical_namespaces (collection TEXT PRIMARY KEY,"
-    " pending BIGINT NOT NULL DEFAULT 0, built BIGINT NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS lexical_rows ("
-    " collection TEXT NOT NULL, id TEXT NOT NULL, position BIGINT GENERATED ALWAYS AS IDENTITY,"
-    " history SMALLINT NOT NULL DEFAULT 0, event_ts DOUBLE PRECISION NOT NULL, segment_id TEXT,"
-    " text TEXT NOT NULL, record TEXT NOT NULL, doclen INTEGER NOT NULL,"
-    " tsv TSVECTOR GENERATED ALWAYS AS (to_tsvector('english'::regconfig, text)) STORED,"
-    " PRIMARY KEY (collection, id))",
-    "CREATE INDEX IF NOT EXISTS lexical_rows_tsv ON lexical_rows USING GIN (tsv)",
-    "CREATE INDEX IF NOT EXISTS lexical_rows_segment ON lexical_rows (collection, segment_id, position)",
-]
+# The lexical tables' history (setup() applies what a server lacks; append, never edit).
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE IF NOT EXISTS lexical_namespaces (collection TEXT PRIMARY KEY,"
+        " pending BIGINT NOT NULL DEFAULT 0, built BIGINT NOT NULL DEFAULT 0)",
+        "CREATE TABLE IF NOT EXISTS lexical_rows ("
+        " collection TEXT NOT NULL, id TEXT NOT NULL, position BIGINT GENERATED ALWAYS AS IDENTITY,"
+        " history SMALLINT NOT NULL DEFAULT 0, event_ts DOUBLE PRECISION NOT NULL, segment_id TEXT,"
+        " text TEXT NOT NULL, record TEXT NOT NULL, doclen INTEGER NOT NULL,"
+        " tsv TSVECTOR GENERATED ALWAYS AS (to_tsvector('english'::regconfig, text)) STORED,"
+        " PRIMARY KEY (collection, id))",
+        "CREATE INDEX IF NOT EXISTS lexical_rows_tsv ON lexical_rows USING GIN (tsv)",
+        "CREATE INDEX IF NOT EXISTS lexical_rows_segment ON lexical_rows (collection, segment_id, position)",
+    ),
+)
 
 # BM25 over the rows matching any query lexeme; df and the average length are over all of the namespace's rows.
 # MATERIALIZED: computed once, not once per matching row (the planner would inline a CTE used once).
@@ -101,7 +104,7 @@ class PostgresLexicalIndex:
 
     def setup(self) -> None:
         """Create the tables and indexes if missing (idempotent; safe when several workers start at once)."""
-        self.database.execute_ddl(SCHEMA)
+        self.database.migrate("lexical_migrations", MIGRATIONS)
 
     def close(self) -> None:
         self.database.close()
