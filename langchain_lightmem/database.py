@@ -187,11 +187,6 @@ class SqliteDatabase:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """One statement outside a transaction (pragmas); returns its cursor."""
-        with self._lock:
-            return self._conn.execute(sql, params)
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -1,4 +1,6 @@
-"""The durable journal: the raw message log and the sensory / short-term buffers, in SQLite.
+"""The durable journal: the raw message log and the sensory / short-term buffers, in SQLite (a file in the data
+folder, the default) or PostgreSQL (one schema shared by every worker); the SQL is the same for both
+(:mod:`langchain_lightmem.database`).
 
 A message accepted by ``add`` is committed here before ``add`` returns, and every move between stages is one
 transaction, so a process killed at any point resumes where it stopped:
@@ -259,10 +261,6 @@ class Journal:
     def database(self) -> Database:
         """Where the tables are (shared with the lexical index on PostgreSQL)."""
         return self._db
-
-    @property
-    def dialect(self) -> str:
-        return self._db.dialect
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
