@@ -23,7 +23,7 @@ import pytest
 
 from langchain_lightmem import DuplicateMessageError, LightMem, LightMemConfig
 from langchain_lightmem.database import PostgresDatabase
-from langchain_lightmem.journal import POSTGRES_MIGRATIONS, Journal, new_worker_id
+from langchain_lightmem.journal import POSTGRES_MIGRATIONS, Journal, generation_key, new_worker_id
 from langchain_lightmem.long_term.lexical import LexicalBackend, LexicalIndex, LexicalRow
 from langchain_lightmem.types import Segment
 
@@ -353,3 +353,24 @@ def test_the_command_line_and_offline_vacuum_use_the_backend(
         assert any("schema t_" in item for item in done) and not any("journal.sqlite3" in item for item in done)
     else:
         assert any(item.endswith("journal.sqlite3") for item in done)
+
+
+def test_an_older_sqlite_journal_keeps_its_generations_under_a_digest(tmp_path: Path) -> None:
+    """Schema 4 kept a forgotten namespace's generation under its name; opening it migrates the row."""
+    path = tmp_path / "journal.sqlite3"
+    journal = Journal(path)
+    journal.forget(("zoe",))
+    journal.forget(("zoe",))
+    journal.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE namespaces SET namespace = 'zoe'")  # as schema 4 wrote it
+    conn.execute("PRAGMA user_version=4")
+    conn.commit()
+    conn.close()
+    journal = Journal(path)
+    try:
+        assert journal.generation(("zoe",)) == 2  # work started before the forgets stays fenced
+        assert [tuple(r) for r in journal._query("SELECT * FROM namespaces")] == [(generation_key("zoe"), 2)]
+        assert journal._query("PRAGMA user_version")[0][0] == 5
+    finally:
+        journal.close()
