@@ -5,15 +5,15 @@ The journal's repository code (``journal.py``) is written once, in SQL both engi
 transaction and a read query; the two implementations differ only in how they open connections and serialise
 writers:
 
-=========================  ===========================================  ===========================================
-                           :class:`SqliteDatabase` (embedded default)    :class:`PostgresDatabase`
-=========================  ===========================================  ===========================================
-where                      ``<data_dir>/journal.sqlite3`` (WAL)          one schema (default ``lightmem``) of a server
-connections                one, shared by the threads (a lock)           a psycopg 3 pool
-one write transaction      ``BEGIN IMMEDIATE``: one writer at a time      ``BEGIN`` + advisory locks: one writer per
-                                                                          key (a namespace) at a time, and keyless
-                                                                          writes (setup, release) alone
-=========================  ===========================================  ===========================================
+======================  ============================================  ============================================
+                        :class:`SqliteDatabase` (embedded default)    :class:`PostgresDatabase`
+======================  ============================================  ============================================
+where                   ``<data_dir>/journal.sqlite3`` (WAL)          one schema (default ``lightmem``)
+connections             one, shared by the threads (a lock)           a psycopg 3 pool
+one write transaction   ``BEGIN IMMEDIATE``: one writer               ``BEGIN`` + advisory locks: one
+                        at a time                                     writer per key (a namespace) at
+                                                                      a time; keyless writes alone
+======================  ============================================  ============================================
 
 Example:
     .. code-block:: python
