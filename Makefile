@@ -27,6 +27,7 @@ test: lint typecheck docs pytest
 lint: $(STAMP)
 	$(BIN)/ruff check langchain_lightmem tests benchmarks examples
 	$(BIN)/ruff format --check langchain_lightmem tests benchmarks examples
+	$(BIN)/lint-imports  # the layers contract in pyproject.toml (docs/architecture.md, "Layers")
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -39,4 +40,4 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) lightmem_data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) lightmem_data .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

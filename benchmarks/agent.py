@@ -17,7 +17,7 @@ conversation runs through a ``create_agent`` agent whose only memory is a :class
   .score_question`, like the batch protocol.
 * **nothing forces extraction**: no ``flush`` of the memory or of the middleware. Between sessions the harness
   waits until the memory's background worker has run the stages of every finished turn the middleware accepted
-  (``memory.worker.join()``): LoCoMo's sessions are days apart, and a live app's worker has long caught up by
+  (``memory.wait_for_background()``): LoCoMo's sessions are days apart, and a live app's worker has long caught up by
   then. Waiting closes no segment and extracts no batch (turns are searchable, as pending memories, from the
   moment the middleware accepted them; the idle flush, driven by the wall clock, never fires in a run this fast).
   At the end of a conversation the middleware is closed
@@ -166,9 +166,9 @@ class AgentFeed:
 
         Forces nothing (no segment closed, no batch extracted). A stage the worker failed fails the run.
         """
-        self.memory.worker.join()
-        if self.memory.worker.errors:
-            error = self.memory.worker.errors[0][1]
+        self.memory.wait_for_background()
+        if errors := self.memory.background_errors():
+            error = errors[0][1]
             raise RuntimeError(f"the memory's background worker failed: {error!r}") from error
 
     def recall(self, question: str, reference_time: Any = None) -> list[SearchResult]:

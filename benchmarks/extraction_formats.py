@@ -8,7 +8,7 @@ conversation (LLM-free ingest with a recording extractor: the real segmentation 
   missing lines dropped, wrong citations corrected by :func:`~langchain_lightmem.short_term.extraction.recite`),
   with the kept facts' precision and coverage;
 * citation precision: of all (fact, cited line) pairs, the share where the line exists, the fact's cited lines
-  together support it (:func:`~langchain_lightmem.short_term.citations.citation_support` >= 0.5) and this line
+  together support it (:func:`~langchain_lightmem.citations.citation_support` >= 0.5) and this line
   alone supports at least 0.4 of it; the same lexical check for every variant;
 * coverage: the share of the batch's counted lines cited precisely by at least one fact;
 * copied-template rate: facts that are placeholders (``...``, ``text``) or copied from the prompt's example;
@@ -52,15 +52,15 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from benchmarks.data import load_locomo
-from langchain_lightmem.config import ExtractionConfig, LightMemConfig
-from langchain_lightmem.llm import InvalidOutputError, LLMCallError, StructuredCaller, TextAnswer, output_limit
-from langchain_lightmem.short_term.citations import (
+from langchain_lightmem.citations import (
     LINE_SUPPORT_THRESHOLD,
     SUPPORT_THRESHOLD,
     citation_support,
     copied_from,
     is_placeholder,
 )
+from langchain_lightmem.config import ExtractionConfig, LightMemConfig
+from langchain_lightmem.llm import InvalidOutputError, LLMCallError, StructuredCaller, TextAnswer, output_limit
 from langchain_lightmem.short_term.extraction import (
     EXAMPLE_TEXTS,
     ExtractiveExtractor,

@@ -40,7 +40,7 @@ from langchain_lightmem.errors import InvalidMessageError, LightMemError
 if TYPE_CHECKING:
     from langchain_lightmem.config import LightMemConfig
     from langchain_lightmem.conversations import Conversation
-    from langchain_lightmem.memory import LightMem, NamespaceStats
+    from langchain_lightmem.memory import Coverage, LightMem, NamespaceStats
     from langchain_lightmem.types import Namespace
 
 
@@ -139,7 +139,17 @@ def _stats_dict(stats: NamespaceStats) -> dict[str, Any]:
         "batches": stats.batches,
         "entries": stats.entries,
         "usage": {k: _usage_dict(v) for k, v in stats.usage.items()},
+        "coverage": stats.coverage.as_dict(),
+        "batch_coverage": {k: v.as_dict() for k, v in stats.batch_coverage.items()},
     }
+
+
+def _coverage_line(c: Coverage) -> str:
+    precision = f"{c.precise / c.citations:.2f}" if c.citations else "-"
+    return (
+        f"facts came from {c.covered} of {c.messages} messages; {c.kept} kept as themselves; "
+        f"{c.facts} facts, citation precision {precision}"
+    )
 
 
 # -- progress ------------------------------------------------------------------------------------------------
@@ -301,7 +311,7 @@ def _check_stored(memory: LightMem, ids: dict[tuple[Namespace, str], tuple[str, 
     for ns, msg_id in ids:
         by_namespace.setdefault(ns, []).append(msg_id)
     for ns, wanted in by_namespace.items():
-        for msg_id, stored in memory.journal.get_messages(ns, wanted).items():
+        for msg_id, stored in memory.messages_by_id(ns, wanted).items():
             content, origin = ids[(ns, msg_id)]
             if stored.content != content:
                 raise InvalidMessageError(
@@ -482,6 +492,28 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reextract(args: argparse.Namespace) -> int:
+    config = _existing_data(args)
+    with _build_memory(args, config) as memory:
+        if memory.chat_model is None:
+            raise CommandLineError(
+                "reextract needs a chat model: set OPENAI_BASE_URL/OPENAI_API_KEY or pass --model (not --llm-free)"
+            )
+        targets = memory.namespaces() if args.all else [_namespace(args.namespace)]
+        results = []
+        with Progress(len(targets), desc="reextract", unit="ns") as progress:
+            for ns in targets:
+                progress.phase("/".join(ns), announce=False)
+                results.append((ns, memory.reextract(ns)))
+                progress.update(1)
+    if args.json:
+        _emit([{"namespace": list(ns), **counts} for ns, counts in results])
+    else:
+        for ns, counts in results:
+            print(f"{'/'.join(ns)}: {counts['reextracted']} batch(es) re-extracted, {counts['failed']} still failing")
+    return 1 if any(counts["failed"] for _, counts in results) else 0
+
+
 def cmd_consolidate(args: argparse.Namespace) -> int:
     config = _existing_data(args)
     reports = []
@@ -530,6 +562,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print("  messages by stage: " + ", ".join(f"{k} {v}" for k, v in stats.messages.items()))
         if stats.batches:
             print("  batches: " + ", ".join(f"{k} {v}" for k, v in stats.batches.items()))
+        if stats.batch_coverage:
+            print("  coverage: " + _coverage_line(stats.coverage))
+            if args.batches:
+                for batch_id, coverage in stats.batch_coverage.items():
+                    print(f"    batch {batch_id[:12]}: " + _coverage_line(coverage))
         _print_usage_table(stats)
     return 0
 
@@ -555,7 +592,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
     with _build_memory(args, config) as memory:
         if args.vacuum:
             # the folder alone first: refused ("folder is in use") before anything is deleted
-            with memory.folder.exclusive():
+            with memory.exclusive():
                 removed = memory.forget(ns)
                 vacuumed = memory.vacuum()
         else:
@@ -599,14 +636,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 else "LLM-free (no chat model configured)"
             )
             loaded = time.perf_counter() - started
-            say(f"extraction: {mode}; embeddings: {memory.store.model_id}; loaded in {loaded:.1f} s\n")
+            say(f"extraction: {mode}; embeddings: {memory.embeddings_model_id}; loaded in {loaded:.1f} s\n")
             t0 = time.perf_counter()
             ingested = _ingest(memory, planned, flush=True, chunk=args.chunk)
             elapsed = time.perf_counter() - t0
             n = ingested["messages"]
             stats = memory.stats("maya")
             say(f"\ningested {n} messages in {elapsed:.2f} s ({n / elapsed:.1f} msg/s) -> {stats.entries} memories\n")
-            by_id = {m.id: m for m in memory.journal.messages(("maya",))}
+            by_id = {m.id: m for m in memory.recent_messages("maya")}
             answers = []
             for question in questions:
                 say(f"Q: {question}")
@@ -630,7 +667,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     {
                         "data_dir": str(data_dir) if args.keep else None,
                         "extraction": mode,
-                        "embeddings": memory.store.model_id,
+                        "embeddings": memory.embeddings_model_id,
                         "messages": n,
                         "entries": stats.entries,
                         "seconds": round(elapsed, 3),
@@ -955,6 +992,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_consolidate)
 
     p = command(
+        "reextract",
+        help="extract again the batches that fell back to extractive entries when the model failed",
+        description="A batch whose extraction failed (model server down, no usable answer) was stored as its "
+        "messages. Once the model answers, this extracts those batches again; their facts replace the fallback "
+        "entries. Exit status 1 when a batch still fails (it keeps its entries).",
+    )
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--namespace", type=_text)
+    g.add_argument("--all", action="store_true", help="every namespace")
+    p.set_defaults(func=cmd_reextract)
+
+    p = command(
         "rebuild",
         help="re-create long-term memory from the journal (a lost chroma folder; no LLM call)",
         description="Long-term memory (Chroma and the BM25 index) is rebuilt from what the journal keeps: the "
@@ -966,8 +1015,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--all", action="store_true", help="every namespace in the journal")
     p.set_defaults(func=cmd_rebuild)
 
-    p = command("stats", help="messages, memories, LLM calls, tokens and time per stage")
+    p = command("stats", help="messages, memories, coverage, LLM calls, tokens and time per stage")
     p.add_argument("--namespace", type=_text, help="one namespace (default: all)")
+    p.add_argument("--batches", action="store_true", help="also how many messages each batch's facts covered")
     p.set_defaults(func=cmd_stats)
 
     p = command("forget", help="delete everything held for a namespace")

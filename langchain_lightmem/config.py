@@ -138,7 +138,12 @@ class ShortTermConfig(_Section):
     assistant said). System and tool messages are shown to the extractor as context but never count.
     """
 
-    threshold_tokens: int = Field(512, ge=1)
+    threshold_tokens: int = Field(
+        2048,
+        ge=1,
+        description="Counted tokens a batch gathers before its one extraction call. The paper uses 512; 2048 makes a "
+        "quarter of the calls for the same recall (docs/benchmarks.md); lower it for models with a small context.",
+    )
     roles: RoleMode = "hybrid"
     salience_gate: bool = Field(
         True, description="Segments of small talk only skip the extraction call (kept as their own messages)."
@@ -194,6 +199,11 @@ class ExtractionConfig(_Section):
         description="Extra instructions per namespace prefix ('acme' or 'acme/alice'); the longest prefix wins.",
     )
     lease_seconds: float = Field(600.0, gt=0, description="How long one worker owns a batch being extracted.")
+    coverage: bool = Field(
+        True,
+        description="Keep each message that no extracted fact really came from as itself (method 'uncovered'), "
+        "so a model's omissions never make a message unsearchable.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ExtractionConfig:
@@ -231,7 +241,7 @@ class ConsolidationConfig(_Section):
     threshold: float = Field(0.8, ge=-1.0, le=1.0, description="Cosine similarity that makes an older entry a target.")
     top_k: int = Field(20, ge=1, description="Neighbours searched per new entry.")
     keep_best: int = Field(10, ge=1, description="Targets kept per new entry (best scores).")
-    batch_size: int = Field(4, ge=1, description="Targets decided per chat-model call.")
+    batch_size: int = Field(16, ge=1, description="Targets decided per chat-model call.")
     max_concurrency: int = Field(4, ge=1, description="Decision calls in flight at once.")
     duplicate_threshold: float = Field(
         0.95, ge=-1.0, le=1.0, description="LLM-free: similarity at which an older entry is a duplicate."

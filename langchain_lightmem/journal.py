@@ -681,15 +681,29 @@ class Journal:
             )
 
     def save_extraction(
-        self, namespace: Namespace, batch_id: str, entries: Sequence[MemoryEntry], *, generation: int | None = None
+        self,
+        namespace: Namespace,
+        batch_id: str,
+        entries: Sequence[MemoryEntry],
+        *,
+        coverage: dict[str, int] | None = None,
+        generation: int | None = None,
     ) -> None:
-        """Keep the extracted facts before they are written, so a crash never pays for the call twice."""
+        """Keep the extracted facts (and what they covered) before they are written, so a crash never pays for
+        the call twice."""
         payload = json.dumps([e.model_dump(mode="json") for e in entries])
         with self.transaction(namespace_key(namespace)) as cur:
             self._fence(cur, namespace_key(namespace), generation)
             cur.execute(
-                "UPDATE batches SET status = 'extracted', entries = ?, updated_ts = ? WHERE namespace = ? AND id = ?",
-                (payload, time.time(), namespace_key(namespace), batch_id),
+                "UPDATE batches SET status = 'extracted', entries = ?, coverage = ?, updated_ts = ?"
+                " WHERE namespace = ? AND id = ?",
+                (
+                    payload,
+                    json.dumps(coverage) if coverage is not None else None,
+                    time.time(),
+                    namespace_key(namespace),
+                    batch_id,
+                ),
             )
 
     def mark_written(

@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,6 +34,7 @@ from langchain_lightmem.graphs.ingest import build_ingest_graph
 from langchain_lightmem.journal import BatchInfo, Journal, NamespaceForgottenError
 from langchain_lightmem.long_term.consolidation import LLMDecider
 from langchain_lightmem.long_term.lexical import LexicalBackend, LexicalIndex
+from langchain_lightmem.long_term.relevance import default_min_score
 from langchain_lightmem.long_term.retrieval import MemoryContext, MemorySearcher
 from langchain_lightmem.long_term.store import ChromaMemoryStore
 from langchain_lightmem.models import embeddings_model_id, load_embeddings
@@ -41,6 +42,7 @@ from langchain_lightmem.normalize import MessageLike, memory_text, normalize_mem
 from langchain_lightmem.pipeline import Pipeline
 from langchain_lightmem.sensory.compression import Compressor, build_compressor
 from langchain_lightmem.sensory.segmentation import Segmenter, build_segmenter
+from langchain_lightmem.short_term.coverage import Coverage
 from langchain_lightmem.short_term.extraction import ExtractiveExtractor, Extractor, LLMExtractor
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import (
@@ -98,6 +100,10 @@ class NamespaceStats:
     usage: dict[str, StageUsage] = field(default_factory=dict)
     pending: int = 0
     """Messages accepted but not extracted yet: searchable as themselves until their memories exist."""
+    coverage: Coverage = field(default_factory=Coverage)
+    """What extracted facts covered, summed over batches (see :mod:`langchain_lightmem.short_term.coverage`)."""
+    batch_coverage: dict[str, Coverage] = field(default_factory=dict)
+    """The same per extracted batch id."""
 
     @property
     def llm_calls(self) -> int:
@@ -148,6 +154,10 @@ class LightMem:
         chat_model: any LangChain chat model for extraction; ``None`` runs LLM-free.
         embeddings: any LangChain ``Embeddings``; default the packaged all-MiniLM-L6-v2.
         compressor / segmenter / extractor: replace a stage with your own component.
+
+    Public attributes: ``config``, ``chat_model``, ``embeddings`` (the embedder in use) and ``read_only``. The
+    surfaces (``integrations/``, the CLI, ``inspect/``) use only the methods and attributes documented here; the
+    journal, the long-term store and the pipeline behind them are internal (``docs/architecture.md``).
 
     Instantiate:
         .. code-block:: python
@@ -225,6 +235,9 @@ class LightMem:
                 else ExtractiveExtractor()
             )
         journal, lexical = self._open_backends()
+        # The facade keeps the concrete store (its Chroma client and lexical index are closed and vacuumed here);
+        # the pipeline, retrieval and consolidation see it through the protocols of long_term/base.py.
+        self._chroma = ChromaMemoryStore(self.config.chroma, self.config.chroma_path, self.embeddings, lexical=lexical)
         self.pipeline = Pipeline(
             config=self.config,
             journal=journal,
@@ -233,16 +246,16 @@ class LightMem:
             compressor=(compressor := compressor or build_compressor(self.config.compression)),
             segmenter=segmenter or build_segmenter(self.config.segmentation, self.embeddings, compressor=compressor),
             extractor=extractor,
-            store=ChromaMemoryStore(self.config.chroma, self.config.chroma_path, self.embeddings, lexical=lexical),
+            store=self._chroma,
             ledger=UsageLedger(),
         )
         if self.read_only:  # collection-level writes (forget) refused before they reach Chroma (a server too)
-            self.pipeline.store.client = read_only_client(self.pipeline.store.client, self.folder.path)
+            self._chroma.client = read_only_client(self._chroma.client, self.folder.path)
         self.graph = build_ingest_graph(self.pipeline)
-        self.searcher = MemorySearcher(self.pipeline.store, self.config.retrieval, counter)
+        self.searcher = MemorySearcher(self._chroma, self.config.retrieval, counter)
         self._namespace_consolidation = build_consolidation_graph(
             journal=self.pipeline.journal,
-            store=self.pipeline.store,
+            store=self._chroma,
             config=self.config.consolidation,
             decider=LLMDecider(chat_model, self.config.extraction, counter) if chat_model is not None else None,
             ledger=self.pipeline.ledger,
@@ -330,16 +343,106 @@ class LightMem:
 
     @property
     def journal(self) -> Journal:
+        """Internal: the journal (SQLite or PostgreSQL). For the facade and tests; surfaces call the methods of this
+        class."""
         return self.pipeline.journal
 
     @property
     def store(self) -> ChromaMemoryStore:
-        return self.pipeline.store
+        """Internal: long-term memory (Chroma). For the facade and tests; surfaces call the methods of this class."""
+        return self._chroma
 
     @property
     def relevance_calibrated(self) -> bool:
         """Whether search scores are calibrated relevance for these embeddings (``retrieval.relevance.models``)."""
-        return embeddings_model_id(self.embeddings) in self.config.retrieval.relevance.models
+        return self.embeddings_model_id in self.config.retrieval.relevance.models
+
+    # -- what the surfaces need (they call these, never the journal, the store or the pipeline) ---------------
+
+    @property
+    def embeddings_model_id(self) -> str:
+        """The id of the embedding model this memory embeds with (recorded on every collection it writes)."""
+        return embeddings_model_id(self.embeddings)
+
+    @property
+    def default_min_score(self) -> float | None:
+        """The score below which the agent surfaces drop a hit by default: ``DEFAULT_MIN_SCORE`` when relevance is
+        calibrated for these embeddings (:attr:`relevance_calibrated`), else ``None`` (no threshold)."""
+        return default_min_score(self.relevance_calibrated)
+
+    @property
+    def token_counter(self) -> TokenCounter:
+        """How this memory counts tokens (``config.token_encoding``): a surface that packs memories into a token
+        budget counts them the way :meth:`context` does."""
+        return self.pipeline.counter
+
+    @property
+    def chroma_client(self) -> Any:
+        """The Chroma client long-term memory lives in (embedded or server; refusing writes when the folder is
+        read-only), for a surface that keeps collections of its own beside the memories
+        (:class:`~langchain_lightmem.integrations.LightMemStore`'s JSON items). Never write to the memories'
+        collections through it: use :meth:`remember`, :meth:`update` and :meth:`delete`."""
+        return self.store.client
+
+    def memory_namespaces(self) -> list[Namespace]:
+        """Every namespace that holds long-term memories, sorted; unlike :meth:`namespaces` this includes
+        namespaces whose memories were only saved with :meth:`remember` (no message)."""
+        return self.store.namespaces()
+
+    def messages_by_id(self, namespace: NamespaceLike, ids: Sequence[str]) -> dict[str, Message]:
+        """The accepted messages of the namespace with these ids, by id (ids never accepted there are missing).
+
+        Raises:
+            InvalidIdError: ``ids`` is a single string or holds something other than strings without lone
+                surrogates.
+        """
+        return self.journal.get_messages(normalize_namespace(namespace), validate_ids(ids))
+
+    def chat_window_start(self, namespace: NamespaceLike, thread_id: str | None) -> int:
+        """The ``seq`` after which a thread's chat window starts: 0 until :meth:`start_chat_window` is called
+        (pass it as ``after_seq`` to :meth:`recent_messages`)."""
+        thread = validate_id(thread_id, "thread_id") if thread_id is not None else None
+        return self.journal.window_start(normalize_namespace(namespace), thread)
+
+    def start_chat_window(self, namespace: NamespaceLike, thread_id: str | None) -> None:
+        """Start a thread's chat window after every message accepted so far (a chat history's ``clear``). Nothing
+        is deleted: the messages stay in the journal and go on to long-term memory.
+
+        Raises:
+            ReadOnlyFolderError: the folder is read-only for this process.
+        """
+        self._writable("clear a chat window")
+        thread = validate_id(thread_id, "thread_id") if thread_id is not None else None
+        self.journal.start_window(normalize_namespace(namespace), thread)
+
+    def wait_for_background(self, timeout: float | None = None) -> bool:
+        """Wait until the background worker has run everything scheduled so far (``add(..., background=True)``).
+        Returns False on timeout. The messages are searchable before that, as pending entries."""
+        return self.worker.join(timeout)
+
+    def background_errors(self) -> list[tuple[Namespace | None, BaseException]]:
+        """The last failures of the background worker (at most 100, oldest first), with the namespace whose run
+        failed (``None``: an idle flush). Their messages are safe in the journal; the next run retries the stage."""
+        return self.worker.errors
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the data folder for this process alone during the block, so that several calls (``forget`` then
+        :meth:`vacuum`) are refused together, before the first changes anything. Re-entrant.
+
+        Raises:
+            FolderInUseError: another process has the folder open ("folder is in use").
+            ReadOnlyFolderError: the folder is read-only for this process.
+
+        Example:
+            .. code-block:: python
+
+                with memory.exclusive():
+                    memory.forget("alice")
+                    memory.vacuum()
+        """
+        with self.folder.exclusive():
+            yield
 
     @property
     def llm_free(self) -> bool:
@@ -611,6 +714,23 @@ class LightMem:
             batches_extracted=len(out.get("ready", [])),
             deferred_error=error,
         )
+
+    def reextract(self, namespace: NamespaceLike, *, config: RunnableConfig | None = None) -> dict[str, int]:
+        """Extract again the batches that fell back to extractive entries because the model failed (server down,
+        no usable answer), now that it answers; each batch's facts replace its fallback entries. Returns
+        ``{"reextracted": n, "failed": m}`` (a batch that fails again keeps its entries). LLM-free: nothing to do.
+        """
+        self._writable("reextract")
+        ns = normalize_namespace(namespace)
+        with self._lock(ns):
+            generation = self.journal.generation(ns)
+            try:
+                done, failed = self.pipeline.reextract(ns, config, generation=generation)
+            except NamespaceForgottenError:
+                return {"reextracted": 0, "failed": 0}
+            finally:
+                self.pipeline.persist_usage(ns, generation=generation)
+        return {"reextracted": done, "failed": failed}
 
     def flush_idle(
         self, idle_seconds: float | None = None, *, namespace: NamespaceLike | None = None, now: float | None = None
@@ -975,12 +1095,17 @@ class LightMem:
         )
 
     def stats(self, namespace: NamespaceLike) -> NamespaceStats:
-        """Messages per stage, batches per status, stored entries, and calls/tokens/seconds per stage."""
+        """Messages per stage, batches per status, stored entries, calls/tokens/seconds per stage, and how many
+        messages each batch's facts covered."""
         ns = normalize_namespace(namespace)
         usage = {stage: row for (_, stage), row in self.journal.usage(ns).items()}
         for (_, stage), row in self.pipeline.ledger.snapshot(ns).items():
             usage.setdefault(stage, StageUsage(stage)).add(row)
         pending = len(self.store.pending_ids(ns))
+        batch_coverage = {b.id: Coverage(**b.coverage) for b in self.journal.batches(ns) if b.coverage}
+        coverage = Coverage()
+        for one in batch_coverage.values():
+            coverage.add(one)
         return NamespaceStats(
             namespace=ns,
             messages=self.journal.stage_counts(ns),
@@ -988,6 +1113,8 @@ class LightMem:
             entries=self.store.count(ns) - pending,
             usage=usage,
             pending=pending,
+            coverage=coverage,
+            batch_coverage=batch_coverage,
         )
 
     def delete(self, namespace: NamespaceLike, ids: Sequence[str]) -> int:

@@ -21,13 +21,14 @@ from langchain_lightmem.accounting import UsageLedger
 from langchain_lightmem.config import LightMemConfig
 from langchain_lightmem.errors import EmbeddingError, ExtractionError
 from langchain_lightmem.journal import Journal, NamespaceForgottenError, new_worker_id
-from langchain_lightmem.long_term.store import ChromaMemoryStore
+from langchain_lightmem.long_term.base import LongTermMemory
 from langchain_lightmem.models import embed_in_batches
 from langchain_lightmem.normalize import MessageLike, normalize_messages
 from langchain_lightmem.sensory.buffer import cut_segments
 from langchain_lightmem.sensory.compression import Compressor
 from langchain_lightmem.sensory.segmentation import Segmenter
 from langchain_lightmem.short_term.buffer import pack_batches
+from langchain_lightmem.short_term.coverage import Coverage, ensure_coverage
 from langchain_lightmem.short_term.extraction import ExtractionOutcome, ExtractiveExtractor, Extractor
 from langchain_lightmem.short_term.salience import is_filler_segment
 from langchain_lightmem.tokens import TokenCounter
@@ -55,7 +56,7 @@ class Pipeline:
     compressor: Compressor
     segmenter: Segmenter
     extractor: Extractor
-    store: ChromaMemoryStore
+    store: LongTermMemory
     ledger: UsageLedger = field(default_factory=UsageLedger)
     worker_id: str = field(default_factory=new_worker_id)
 
@@ -258,7 +259,10 @@ class Pipeline:
             messages = self.journal.batch_messages(namespace, batch.id)
             if batch.mode == "extractive":  # the salience gate: nothing here is worth a call
                 outcome = ExtractiveExtractor().extract(namespace, batch.id, messages, counted_roles=self.counted_roles)
-                self.journal.save_extraction(namespace, batch.id, outcome.entries, generation=generation)
+                coverage = Coverage(messages=len(outcome.entries), kept=len(outcome.entries))
+                self.journal.save_extraction(
+                    namespace, batch.id, outcome.entries, coverage=coverage.as_dict(), generation=generation
+                )
                 ready.append(batch.id)
                 continue
             try:
@@ -266,6 +270,21 @@ class Pipeline:
                     namespace, batch.id, messages, counted_roles=self.counted_roles, config=config
                 )
                 self.journal.record_attempt(namespace, batch.id, None, generation=generation)
+                outcome.entries, coverage = ensure_coverage(
+                    namespace,
+                    batch.id,
+                    messages,
+                    outcome.entries,
+                    counted_roles=self.counted_roles,
+                    keep_uncovered=self.config.extraction.coverage,
+                )
+                if coverage.kept:
+                    logger.info(
+                        "batch %s: %d of %d messages no fact came from are kept as themselves",
+                        batch.id,
+                        coverage.kept,
+                        coverage.messages,
+                    )
             except ExtractionError as exc:
                 spent: ExtractionOutcome = getattr(exc, "outcome", ExtractionOutcome(entries=[]))
                 logger.warning("%s; storing the batch's messages as extractive entries instead", exc)
@@ -279,6 +298,7 @@ class Pipeline:
                     spent.seconds,
                 )
                 self.journal.record_attempt(namespace, batch.id, str(exc), generation=generation)
+                coverage = Coverage(messages=len(outcome.entries), kept=len(outcome.entries))
             self.ledger.record(
                 namespace,
                 "extract",
@@ -288,9 +308,71 @@ class Pipeline:
                 seconds=outcome.seconds,
                 items=len(outcome.entries),
             )
-            self.journal.save_extraction(namespace, batch.id, outcome.entries, generation=generation)
+            self.journal.save_extraction(
+                namespace, batch.id, outcome.entries, coverage=coverage.as_dict(), generation=generation
+            )
             ready.append(batch.id)
         return ready
+
+    def reextract(
+        self, namespace: Namespace, config: RunnableConfig | None = None, *, generation: int | None = None
+    ) -> tuple[int, int]:
+        """Extract again each written batch that fell back to extractive entries (the model failed then), now
+        that a model answers: its facts (with the coverage guarantee) replace the fallback entries. A batch that
+        fails again keeps its entries. Returns (batches re-extracted, batches still failing).
+        """
+        if isinstance(self.extractor, ExtractiveExtractor):
+            return 0, 0
+        done = failed = 0
+        for info in self.journal.batches(namespace):
+            if info.status != "written" or info.mode != "llm" or not info.error:
+                continue
+            messages = self.journal.batch_messages(namespace, info.id)
+            try:
+                outcome = self.extractor.extract(
+                    namespace, info.id, messages, counted_roles=self.counted_roles, config=config
+                )
+            except ExtractionError as exc:
+                spent: ExtractionOutcome = getattr(exc, "outcome", ExtractionOutcome(entries=[]))
+                self.ledger.record(
+                    namespace,
+                    "extract",
+                    calls=spent.calls,
+                    input_tokens=spent.input_tokens,
+                    output_tokens=spent.output_tokens,
+                    seconds=spent.seconds,
+                    items=0,
+                )
+                logger.warning("re-extraction of %s failed again; its entries stay as they are: %s", info.id, exc)
+                failed += 1
+                continue
+            entries, coverage = ensure_coverage(
+                namespace,
+                info.id,
+                messages,
+                outcome.entries,
+                counted_roles=self.counted_roles,
+                keep_uncovered=self.config.extraction.coverage,
+            )
+            self.ledger.record(
+                namespace,
+                "extract",
+                calls=outcome.calls,
+                input_tokens=outcome.input_tokens,
+                output_tokens=outcome.output_tokens,
+                seconds=outcome.seconds,
+                items=len(entries),
+            )
+            # The journal first (a crash here leaves an extracted batch the next run writes), then the store.
+            self.journal.save_extraction(
+                namespace, info.id, entries, coverage=coverage.as_dict(), generation=generation
+            )
+            self.journal.record_attempt(namespace, info.id, None, generation=generation)
+            # The write path never overwrites an id (see store.add): the fallback entries go first.
+            self.store.delete(namespace, info.entry_ids)
+            self.write(namespace, [info.id], generation=generation)
+            done += 1
+        return done, failed
 
     # -- long-term memory -----------------------------------------------------------------------------------
 

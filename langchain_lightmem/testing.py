@@ -84,6 +84,19 @@ def extraction_responder(messages: list[BaseMessage], tools: list[dict[str, Any]
     return {"facts": facts}
 
 
+def one_bad_fact_responder(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> dict[str, Any] | str:
+    """A weak model, as the real 0.5B one answered: one fact for the whole batch, the last line's first words,
+    cited as line 1 (the wrong line, unless the batch has one line). For tests of the coverage guarantee."""
+    lines = [m for line in _text(messages[-1]).splitlines() if (m := _LINE.match(line))]
+    if not lines:
+        return {"facts": []}
+    last = lines[-1]
+    fact = {"text": f"{last[2]} said " + " ".join(last[3].split()[:4]), "sources": [1], "date": None}
+    if not tools and "one fact per line" in _text(messages[0]).lower():
+        return f"{fact['text']} [1]"
+    return {"facts": [fact]}
+
+
 def mem0_responder(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> dict[str, Any]:
     """mem0's additive extraction (``ADDITIVE_EXTRACTION_PROMPT``): one memory per new message.
 

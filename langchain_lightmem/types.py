@@ -106,7 +106,7 @@ class Segment:
         return sum(m.tokens for m in self.messages)
 
 
-Method = Literal["llm", "extractive", "extractive_fallback", "consolidated", "pending"]
+Method = Literal["llm", "extractive", "extractive_fallback", "uncovered", "consolidated", "pending"]
 PENDING: Method = "pending"  # a message accepted but not yet extracted: searchable as itself until its facts exist
 
 

@@ -341,6 +341,7 @@ writes = {
     "delete": lambda: memory.delete("alice", [e.id for e in memory.entries("alice")]),
     "forget": lambda: memory.forget("alice"),
     "flush": lambda: memory.flush("alice"),
+    "clear a chat window": lambda: memory.start_chat_window("alice", "t1"),
 }
 out["writes"] = {}
 for name, write in writes.items():

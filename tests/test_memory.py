@@ -247,3 +247,31 @@ def test_threads_buffer_separately(make_memory):
     memory.add(conversation(2, prefix="b"), namespace="maya", thread_id="B")
     buffers = memory.journal.sensory_buffers(("maya",))
     assert {k: [m.id for m in v] for k, v in buffers.items()} == {"A": ["a0", "a1"], "B": ["b0", "b1"]}
+
+
+def test_what_the_surfaces_ask_of_the_facade(make_memory):
+    """The public methods the surfaces use instead of the journal, the store or the pipeline."""
+    memory = make_memory()
+    memory.add(conversation(4), namespace="maya", thread_id="t1")
+    memory.remember("ana", "Ana prefers tea.", key="drink")  # memories, no message
+    assert set(memory.messages_by_id("maya", ["m0", "m3", "nope"])) == {"m0", "m3"}
+    assert memory.messages_by_id("ana", ["m0"]) == {}
+    assert memory.namespaces() == [("maya",)]
+    assert memory.memory_namespaces() == [("ana",), ("maya",)]  # maya's pending entries live in long-term memory
+
+    assert memory.chat_window_start("maya", "t1") == 0
+    memory.start_chat_window("maya", "t1")
+    start = memory.chat_window_start("maya", "t1")
+    assert start > 0 and memory.recent_messages("maya", thread_id="t1", after_seq=start) == []
+    assert memory.chat_window_start("maya", "t2") == 0  # per thread
+
+    assert memory.embeddings_model_id == memory.store.model_id
+    assert memory.default_min_score is None  # static embeddings: relevance is not calibrated for them
+    assert memory.token_counter.count("hello world") == 2
+    assert memory.chroma_client is memory.store.client
+    memory.add(conversation(2, prefix="b"), namespace="maya", background=True)
+    assert memory.wait_for_background(30) and memory.background_errors() == []
+    with memory.exclusive():  # re-entrant: forget then vacuum under one hold
+        memory.forget("ana")
+        assert memory.vacuum()
+    assert memory.memory_namespaces() == [("maya",)]

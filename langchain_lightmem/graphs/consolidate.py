@@ -27,16 +27,16 @@ from langchain_lightmem.accounting import UsageLedger
 from langchain_lightmem.config import ConsolidationConfig
 from langchain_lightmem.journal import Journal, NamespaceForgottenError
 from langchain_lightmem.llm import LLMCallError
+from langchain_lightmem.long_term.base import SimilarMemories
 from langchain_lightmem.long_term.consolidation import (
+    ConsolidationDecider,
     Decision,
-    LLMDecider,
+    DuplicateDecider,
     Target,
     apply_decisions,
-    duplicate_decisions,
     merged_entry_id,
     plan_targets,
 )
-from langchain_lightmem.long_term.store import ChromaMemoryStore
 from langchain_lightmem.types import Namespace, namespace_key, normalize_namespace
 
 logger = logging.getLogger(__name__)
@@ -89,13 +89,17 @@ class ConsolidationState(TypedDict, total=False):
 def build_consolidation_graph(
     *,
     journal: Journal,
-    store: ChromaMemoryStore,
+    store: SimilarMemories,
     config: ConsolidationConfig,
-    decider: LLMDecider | None,
+    decider: ConsolidationDecider | None,
     ledger: UsageLedger,
     owner: str,
 ) -> CompiledStateGraph:
-    """Compile the consolidation graph over the journal and store of a LightMem instance."""
+    """Compile the consolidation graph over the journal and store of a LightMem instance.
+
+    ``decider`` decides each batch of targets in parallel (``decide`` nodes); ``None`` decides LLM-free with a
+    :class:`DuplicateDecider` inside ``prepare`` (no call to wait for, nothing to fan out).
+    """
 
     def lease_name(namespace: Namespace) -> str:
         return f"consolidate:{namespace_key(namespace)}"
@@ -131,7 +135,7 @@ def build_consolidation_graph(
         targets = [t for t in targets if sorted(decided.get(t.entry.id, [])) != sorted(e.id for e, _ in t.newer)]
         update: ConsolidationState = {"busy": False, "started": started, "queued": queued, "generation": generation}
         if decider is None:
-            decisions = duplicate_decisions(targets, config.duplicate_threshold)
+            decisions, _ = DuplicateDecider(config.duplicate_threshold).decide(targets)
             journal.save_decisions(
                 namespace, [(d.target_id, d.action, d.newer_ids, d.text) for d in decisions], generation=generation
             )

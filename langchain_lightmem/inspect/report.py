@@ -53,6 +53,7 @@ METHOD_LABELS = {
     "llm": "extracted by a chat model",
     "extractive": "kept as written (no extraction call)",
     "extractive_fallback": "kept as written: the model's answer failed",
+    "uncovered": "kept as written: no extracted fact came from it",
     "consolidated": "merged by consolidation",
     "pending": "pending: its message is not extracted yet",
 }

@@ -131,7 +131,7 @@ class LightMemChatMessageHistory(BaseChatMessageHistory):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """The session's most recent messages (at most ``window``), oldest first."""
-        start = self.memory.journal.window_start(self.namespace, self.session_id)
+        start = self.memory.chat_window_start(self.namespace, self.session_id)
         recent = self.memory.recent_messages(
             self.namespace, thread_id=self.session_id, limit=self.window, after_seq=start
         )
@@ -166,7 +166,7 @@ class LightMemChatMessageHistory(BaseChatMessageHistory):
 
     def clear(self) -> None:
         """Start the session's window afresh. The messages stay in the journal and in long-term memory."""
-        self.memory.journal.start_window(self.namespace, self.session_id)
+        self.memory.start_chat_window(self.namespace, self.session_id)
 
     async def aclear(self) -> None:
         """Async :meth:`clear`."""

@@ -34,15 +34,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from langchain_lightmem.integrations.namespaces import NamespaceTemplate, current_config
-from langchain_lightmem.long_term.relevance import default_min_score
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import Namespace, SearchResult, normalize_namespace
 
 if TYPE_CHECKING:
     from langgraph.runtime import Runtime
 
-    from langchain_lightmem.long_term.retrieval import MemoryContext
-    from langchain_lightmem.memory import LightMem
+    from langchain_lightmem.memory import LightMem, MemoryContext
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +175,7 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         self.namespace = NamespaceTemplate(namespace)
         self.k = k
         self.max_tokens = max_tokens
-        self.min_score = default_min_score(memory.relevance_calibrated) if min_score == "auto" else min_score
+        self.min_score = memory.default_min_score if min_score == "auto" else min_score
         self.roles = frozenset(roles)
         self.inject = inject
         self.ingest = ingest
@@ -185,7 +183,7 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
         self.packing = packing
         self.retrieval = dict(retrieval or {})
         self.tools = []
-        self._counter = memory.pipeline.counter
+        self._counter = memory.token_counter
         self._threads: set[tuple[Namespace, str | None]] = set()  # what close() flushes
         self._recent: collections.OrderedDict[tuple[Namespace, str], str] = collections.OrderedDict()
         self._recent_lock = threading.Lock()
@@ -358,7 +356,7 @@ class LightMemMiddleware(AgentMiddleware[LightMemState, Any, Any]):
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until the background worker has processed every turn handed over so far (they are searchable
         before that). Returns False on timeout."""
-        return self.memory.worker.join(timeout)
+        return self.memory.wait_for_background(timeout)
 
     async def aflush(self, timeout: float | None = None) -> bool:
         """Async :meth:`flush`."""

@@ -291,7 +291,7 @@ class LightMemStore(BaseStore):
         self.messages_label = messages_label if memory is not None else None
         self.ttl_config = ttl
         if client is None:
-            client = memory.store.client if memory is not None else _ephemeral_client()
+            client = memory.chroma_client if memory is not None else _ephemeral_client()
         self.client = client
         if memory is not None and index is not False:
             index = {"embed": memory.embeddings, "fields": ["$"], **(index or {})}
@@ -454,20 +454,19 @@ class LightMemStore(BaseStore):
     def _search(self, op: SearchOp, now: float, refresh: dict[str, float]) -> list[SearchItem]:
         prefix = tuple(op.namespace_prefix)
         memory_scope = self._memory_scope(prefix)
-        item_vector = memory_vector = None
+        item_vector = None
         if op.query and self.embeddings is not None:
             item_vector = self.embeddings.embed_query(op.query)
-        if op.query and memory_scope is not None:
-            embedder = self._lightmem().embeddings
-            memory_vector = item_vector if embedder is self.embeddings else embedder.embed_query(op.query)
+        # The memories are ranked by LightMem.search, which embeds the query itself.
+        memories_ranked = bool(op.query) and memory_scope is not None
         want = op.offset + op.limit
         sources = [self._search_items(prefix, op, item_vector, want, now)]
         if memory_scope is not None:
-            sources.append(self._search_memories(memory_scope, op, memory_vector, want))
+            sources.append(self._search_memories(memory_scope, op, memories_ranked, want))
         view = self._view(prefix)
         if view is not None and view[0] == MESSAGES:
             sources.append(self._search_messages(view[1], op))
-        if item_vector is not None or memory_vector is not None:
+        if item_vector is not None or memories_ranked:
             scored = sorted((hit for s in sources for hit in s.scored), key=lambda h: -h[0])
             kept = scored[op.offset : want]
             unscored = sorted((r for s in sources for r in s.unscored), key=lambda r: r.seq)
@@ -788,7 +787,7 @@ class LightMemStore(BaseStore):
         label = self.memories_label
         return [
             user
-            for user in self._lightmem().store.namespaces()
+            for user in self._lightmem().memory_namespaces()
             if not any("." in part for part in user)  # not addressable through the store
             and (*user, label)[: len(prefix)] == prefix
         ]
@@ -815,15 +814,14 @@ class LightMemStore(BaseStore):
         from langchain_lightmem.types import normalize_namespace
 
         user = normalize_namespace(user)
-        found = {e.id: e for e in self._lightmem().store.get(user, [saved_entry_id(user, key), key])}
+        found = {e.id: e for e in self._lightmem().get(user, [saved_entry_id(user, key), key])}
         entry = found.get(saved_entry_id(user, key)) or found.get(key)
         return self._memory_item(entry) if entry is not None else None
 
-    def _search_memories(self, users: list[Namespace], op: SearchOp, vector: list[float] | None, want: int) -> _Hits:
+    def _search_memories(self, users: list[Namespace], op: SearchOp, ranked_by_query: bool, want: int) -> _Hits:
         memory = self._lightmem()
-        store = memory.store
-        if vector is None or not op.query:
-            records = [self._memory_record(e) for user in users for e in store.list(user)]
+        if not ranked_by_query or not op.query:
+            records = [self._memory_record(e) for user in users for e in memory.entries(user, include_pending=True)]
             return _Hits([], [r for r in records if matches(r.item.value, op.filter)])
         ranked: list[tuple[float, _Record]] = []
         for user in users:  # one collection per user: ask each for enough that pass the filter
@@ -916,7 +914,7 @@ class LightMemStore(BaseStore):
     def _get_message(self, user: Namespace, key: str) -> Item | None:
         from langchain_lightmem.types import normalize_namespace
 
-        found = self._lightmem().journal.get_messages(normalize_namespace(user), [key])
+        found = self._lightmem().messages_by_id(normalize_namespace(user), [key])
         return self._message_item(found[key]) if key in found else None
 
     def _search_messages(self, user: Namespace, op: SearchOp) -> _Hits:

@@ -28,7 +28,6 @@ from langchain_lightmem.errors import ConfigurationError, InvalidInputError
 from langchain_lightmem.integrations.filters import matches, validate_filter
 from langchain_lightmem.integrations.namespaces import NamespaceTemplate
 from langchain_lightmem.integrations.store import MEMORIES
-from langchain_lightmem.long_term.relevance import default_min_score
 from langchain_lightmem.types import MemoryEntry, Namespace
 
 Action = Literal["create", "update", "delete"]
@@ -60,7 +59,7 @@ class _Memories:
     ) -> str:
         validate_filter(filter)
         if min_score == "auto":
-            min_score = default_min_score(self.memory is not None and self.memory.relevance_calibrated)
+            min_score = self.memory.default_min_score if self.memory is not None else None
         lines = []
         if self.memory is not None:
             hits = self.memory.search(self.user, query, k=max(limit * 4, limit) if filter else limit)

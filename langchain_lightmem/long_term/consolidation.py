@@ -20,17 +20,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
+from langchain_lightmem.citations import SUPPORT_THRESHOLD, citation_support, copied_from, is_placeholder
 from langchain_lightmem.config import ConsolidationConfig, ExtractionConfig
 from langchain_lightmem.llm import CallStats, InvalidOutputError, StructuredCaller, TextAnswer, model_name, output_limit
-from langchain_lightmem.long_term.store import ChromaMemoryStore
-from langchain_lightmem.short_term.citations import SUPPORT_THRESHOLD, citation_support, copied_from, is_placeholder
+from langchain_lightmem.long_term.base import LongTermMemory, SimilarMemories
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import MemoryEntry, Namespace, namespace_key, utcnow
 
@@ -63,7 +63,7 @@ def is_older(a: MemoryEntry, b: MemoryEntry) -> bool:
 
 
 def plan_targets(
-    store: ChromaMemoryStore, namespace: Namespace, queued_ids: Sequence[str], config: ConsolidationConfig
+    store: SimilarMemories, namespace: Namespace, queued_ids: Sequence[str], config: ConsolidationConfig
 ) -> list[Target]:
     """Targets for this run: the older entries each queued (new) entry is similar to, oldest target first."""
     new = [(e, v) for e, v in store.get_with_vectors(namespace, queued_ids) if e.active]
@@ -99,6 +99,40 @@ def duplicate_decisions(targets: Sequence[Target], threshold: float) -> list[Dec
         if score >= threshold:
             out.append(Decision(target.entry.id, "supersede", (best.id,)))
     return out
+
+
+@runtime_checkable
+class ConsolidationDecider(Protocol):
+    """Decides what happens to a batch of targets (consolidation's ``decide`` step): ``update`` (with the merged
+    text), ``supersede`` or ``keep``, one decision per target at most. Implementations: :class:`LLMDecider` (one
+    chat-model call per batch) and :class:`DuplicateDecider` (LLM-free, the default without a chat model)."""
+
+    @property
+    def model_name(self) -> str | None:
+        """The chat model recorded on merged entries (``None``: no model decides)."""
+        ...
+
+    def decide(
+        self, targets: Sequence[Target], config: RunnableConfig | None = None
+    ) -> tuple[list[Decision], CallStats]:
+        """The decisions and what they cost. Raises ``LLMCallError`` (with its stats) when no decision could be
+        made: the targets stay queued for the next run."""
+        ...
+
+
+class DuplicateDecider:
+    """LLM-free: an older entry whose best newer match is at least ``threshold`` similar is superseded by it
+    (:func:`duplicate_decisions`; ``consolidation.duplicate_threshold``). Makes no call."""
+
+    model_name: str | None = None
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+
+    def decide(
+        self, targets: Sequence[Target], config: RunnableConfig | None = None
+    ) -> tuple[list[Decision], CallStats]:
+        return duplicate_decisions(targets, self.threshold), CallStats()
 
 
 # -- deciding with a chat model ------------------------------------------------------------------------------
@@ -208,7 +242,7 @@ def merge_problem(text: str | None, target: Target) -> str | None:
     """Why ``text`` cannot be the merged memory of ``target``, or ``None`` when it can.
 
     A merged memory must be real text (no placeholder such as ``"..."``) supported by the memories it merges
-    (:func:`~langchain_lightmem.short_term.citations.citation_support`), not by the prompt's example.
+    (:func:`~langchain_lightmem.citations.citation_support`), not by the prompt's example.
     """
     if text is None or is_placeholder(text):
         return f"placeholder merge text {text!r}"
@@ -320,7 +354,7 @@ def merged_entry_id(target: MemoryEntry) -> str:
 
 
 def apply_decisions(
-    store: ChromaMemoryStore,
+    store: LongTermMemory,
     namespace: Namespace,
     decisions: Sequence[Decision],
     *,

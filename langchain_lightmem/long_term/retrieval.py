@@ -33,8 +33,9 @@ from datetime import datetime
 from typing import Any
 
 from langchain_lightmem.config import RetrievalConfig
+from langchain_lightmem.long_term.base import MemoryIndex, TimeRange
 from langchain_lightmem.long_term.relevance import dense_relevance, hybrid_relevance
-from langchain_lightmem.long_term.store import ChromaMemoryStore, TimeRange, entry_where
+from langchain_lightmem.long_term.store import entry_where
 from langchain_lightmem.long_term.temporal import TimeWindow, parse_time_window
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import MemoryEntry, Namespace, SearchResult, utcnow
@@ -127,7 +128,8 @@ class MemoryContext:
 
 
 class MemorySearcher:
-    """Hybrid, time-aware search and context packing over a :class:`ChromaMemoryStore` (see the module docs).
+    """Hybrid, time-aware search and context packing over long-term memory's ranked reads
+    (:class:`~langchain_lightmem.long_term.base.MemoryIndex`; see the module docs).
 
     Args:
         store: long-term memory (with a lexical index for ``hybrid``/``lexical`` modes).
@@ -142,7 +144,7 @@ class MemorySearcher:
             context = searcher.context(("alice",), "What did I cook last week?", max_tokens=800)
     """
 
-    def __init__(self, store: ChromaMemoryStore, config: RetrievalConfig, counter: TokenCounter) -> None:
+    def __init__(self, store: MemoryIndex, config: RetrievalConfig, counter: TokenCounter) -> None:
         self.store = store
         self.config = config
         self.counter = counter

@@ -30,6 +30,13 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from langchain_lightmem.citations import (
+    LINE_SUPPORT_THRESHOLD,
+    SUPPORT_THRESHOLD,
+    citation_support,
+    copied_from,
+    is_placeholder,
+)
 from langchain_lightmem.config import ExtractionConfig
 from langchain_lightmem.errors import ConfigurationError, ExtractionError
 from langchain_lightmem.llm import (
@@ -40,15 +47,8 @@ from langchain_lightmem.llm import (
     model_name,
     output_limit,
 )
-from langchain_lightmem.short_term.citations import (
-    LINE_SUPPORT_THRESHOLD,
-    SUPPORT_THRESHOLD,
-    citation_support,
-    copied_from,
-    is_placeholder,
-)
 from langchain_lightmem.tokens import TokenCounter
-from langchain_lightmem.types import MemoryEntry, Message, Namespace, entry_id, utcnow
+from langchain_lightmem.types import MemoryEntry, Message, Method, Namespace, entry_id, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -366,6 +366,27 @@ class Extractor(Protocol):
     ) -> ExtractionOutcome: ...
 
 
+def message_entry(
+    namespace: Namespace, batch_id: str, index: int, message: Message, method: Method, now: datetime
+) -> MemoryEntry:
+    """A message kept as itself (its compressed text, with its speaker): the LLM-free entry of a batch."""
+    return MemoryEntry(
+        id=entry_id(namespace, batch_id, index),
+        namespace=namespace,
+        text=f"{message.display_speaker}: {message.text}",
+        source_ids=[message.id],
+        thread_id=message.thread_id,
+        speaker=message.speaker,
+        role=message.role,
+        event_time=message.timestamp,
+        ingested_at=now,
+        segment_id=message.segment_id,
+        batch_id=batch_id,
+        method=method,
+        valid_from=message.timestamp,
+    )
+
+
 class ExtractiveExtractor:
     """LLM-free mode: every counted message becomes one entry (its compressed text, with its speaker)."""
 
@@ -382,24 +403,8 @@ class ExtractiveExtractor:
         config: RunnableConfig | None = None,
     ) -> ExtractionOutcome:
         now = utcnow()
-        entries = [
-            MemoryEntry(
-                id=entry_id(namespace, batch_id, i),
-                namespace=namespace,
-                text=f"{m.display_speaker}: {m.text}",
-                source_ids=[m.id],
-                thread_id=m.thread_id,
-                speaker=m.speaker,
-                role=m.role,
-                event_time=m.timestamp,
-                ingested_at=now,
-                segment_id=m.segment_id,
-                batch_id=batch_id,
-                method=self.method,
-                valid_from=m.timestamp,
-            )
-            for i, m in enumerate(m for m in messages if m.role in counted_roles)
-        ]
+        counted = [m for m in messages if m.role in counted_roles]
+        entries = [message_entry(namespace, batch_id, i, m, self.method, now) for i, m in enumerate(counted)]
         return ExtractionOutcome(entries=entries, method=self.method)
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from langchain_lightmem.long_term.lexical import ENGLISH_STOP_WORDS
 from langchain_lightmem.types import Message, Segment
+from langchain_lightmem.words import ENGLISH_STOP_WORDS
 
 # Words of small talk that carry no fact on their own.
 _PHATIC = """hey hi hello thanks thank bye goodbye later lol haha hahaha wow awesome great cool nice sounds good yeah
@@ -23,7 +23,7 @@ PHATIC_WORDS = frozenset(_PHATIC.split())
 _WORD = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
 
 
-def content_words(text: str) -> list[str]:
+def fact_bearing_words(text: str) -> list[str]:
     """Words that could carry a fact: not stop words, not small talk, at least three letters (digits always)."""
     words = [w.lower() for w in _WORD.findall(text)]
     return [w for w in words if w.isdigit() or (len(w) > 2 and w not in ENGLISH_STOP_WORDS and w not in PHATIC_WORDS)]
@@ -31,7 +31,7 @@ def content_words(text: str) -> list[str]:
 
 def is_filler(message: Message, max_content_words: int) -> bool:
     """Small talk: at most ``max_content_words`` content words and no number."""
-    words = content_words(message.content)
+    words = fact_bearing_words(message.content)
     return len(words) <= max_content_words and not any(w.isdigit() for w in words)
 
 

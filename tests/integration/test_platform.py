@@ -14,7 +14,7 @@ import pytest
 from tests.integration.servers import free_port, serve
 
 ROOT = Path(__file__).resolve().parents[2]
-PLATFORM = "langchain_lightmem.graphs.platform"
+PLATFORM = "langchain_lightmem.integrations.platform"
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from langchain_lightmem.short_term.citations import (
+from langchain_lightmem.citations import (
     SUPPORT_THRESHOLD,
     citation_support,
     content_words,

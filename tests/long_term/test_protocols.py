@@ -1,0 +1,50 @@
+"""The protocols long-term memory and consolidation sit behind (long_term/base.py, ConsolidationDecider): the
+current implementations satisfy them, and a decider passed in is used through the protocol alone."""
+
+from __future__ import annotations
+
+from langchain_lightmem.graphs.consolidate import build_consolidation_graph
+from langchain_lightmem.long_term.base import LongTermMemory, MemoryIndex, SimilarMemories
+from langchain_lightmem.long_term.consolidation import ConsolidationDecider, DuplicateDecider, LLMDecider
+from langchain_lightmem.testing import ScriptedChatModel
+from langchain_lightmem.tokens import TokenCounter
+from tests.long_term.test_consolidation import HISTORY_JULY, HISTORY_MAY, active_texts
+
+
+def test_chroma_store_is_long_term_memory_for_every_consumer(make_memory):
+    store = make_memory().store
+    for protocol in (LongTermMemory, SimilarMemories, MemoryIndex):
+        assert isinstance(store, protocol), protocol.__name__
+
+
+def test_both_deciders_are_consolidation_deciders(make_memory):
+    config = make_memory().config
+    llm = LLMDecider(ScriptedChatModel(), config.extraction, TokenCounter())
+    for decider in (llm, DuplicateDecider(0.9)):
+        assert isinstance(decider, ConsolidationDecider)
+    assert llm.model_name and DuplicateDecider(0.9).model_name is None
+
+
+def test_a_decider_given_to_the_graph_decides_through_the_protocol(make_memory, tmp_path):
+    """The LLM-free rule as an injected decider (fanned out like a model's) decides what the built-in one does."""
+    results = []
+    for name, injected in (("default", False), ("injected", True)):
+        memory = make_memory(data_dir=tmp_path / name)
+        for history, thread in ((HISTORY_MAY, "may"), (HISTORY_JULY, "july")):
+            memory.add(history, namespace="maya", thread_id=thread)
+            memory.flush("maya")
+        if injected:
+            graph = build_consolidation_graph(
+                journal=memory.journal,
+                store=memory.store,
+                config=memory.config.consolidation,
+                decider=DuplicateDecider(memory.config.consolidation.duplicate_threshold),
+                ledger=memory.pipeline.ledger,
+                owner=memory.pipeline.worker_id,
+            )
+            report = graph.invoke({"namespace": ("maya",)})["report"]
+        else:
+            (report,) = memory.consolidate("maya")
+        results.append(((report.calls, report.superseded, report.updated), sorted(active_texts(memory))))
+    assert results[0] == results[1]
+    assert results[0][0] == (0, 1, 0)
