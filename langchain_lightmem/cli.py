@@ -76,6 +76,8 @@ def _existing_data(args: argparse.Namespace) -> LightMemConfig:
     """The config of a data folder that holds LightMem data; commands that only read never create one."""
     config = _config(args)
     folder = config.data_dir
+    if config.backend == "postgres":  # the journal is on the server; the folder may hold nothing yet
+        return config
     if not folder.is_dir():
         raise CommandLineError(
             f"no data folder at {folder}: nothing was ingested there (pass --data-dir or set LIGHTMEM_DATA_DIR)"

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from langchain_lightmem.errors import ConfigurationError
 from langchain_lightmem.validation import MAX_TEXT_CHARS
@@ -336,6 +336,34 @@ class InputConfig(_Section):
     naive_timezone: str = Field("UTC", description="Timezone assumed for timestamps without one.")
 
 
+class PostgresConfig(_Section):
+    """The journal and the lexical index on a PostgreSQL server instead of SQLite files in the data folder.
+
+    With a ``url``, every worker that uses the same server (and schema) shares the accepted messages, the batches
+    and their leases, consolidation's queue and the BM25 index, whatever host it runs on; the data folder keeps
+    only the embedded Chroma (use a Chroma server, ``chroma.mode='http'``, to share the vectors too). Without a
+    ``url`` (the default) both are SQLite files in the data folder. Env: ``LIGHTMEM_POSTGRES_URL`` (read by
+    :meth:`LightMemConfig.from_env`; ``LIGHTMEM_POSTGRES_SCHEMA`` the schema). Needs the ``postgres`` extra. See
+    docs/postgres.md.
+    """
+
+    url: SecretStr | None = Field(
+        None, description="libpq URL, e.g. postgresql://user:password@host:5432/db; None: SQLite files (default)."
+    )
+    schema_name: str = Field(
+        "lightmem", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="Schema holding LightMem's tables."
+    )
+    pool_min_size: int = Field(1, ge=0, description="Connections the pool keeps open.")
+    pool_max_size: int = Field(10, ge=1, description="Most connections the pool opens (one per concurrent call).")
+    connect_timeout: float = Field(30.0, gt=0, description="Seconds to wait for a connection before failing.")
+
+    @model_validator(mode="after")
+    def _pool_sizes(self) -> PostgresConfig:
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("postgres.pool_min_size cannot exceed postgres.pool_max_size")
+        return self
+
+
 def chroma_server(url: str) -> dict[str, object]:
     """The ``chroma`` section for a server URL such as ``http://127.0.0.1:8000``."""
     from urllib.parse import urlparse
@@ -384,21 +412,34 @@ class LightMemConfig(_Section):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     input: InputConfig = Field(default_factory=InputConfig)
     background: BackgroundConfig = Field(default_factory=BackgroundConfig)
+    postgres: PostgresConfig = Field(default_factory=PostgresConfig)
 
     @classmethod
     def from_env(cls, **overrides: object) -> LightMemConfig:
         """A config from the environment (deployments, ``langgraph dev``), then ``overrides``.
 
         ``LIGHTMEM_DATA_DIR`` (data folder), ``LIGHTMEM_CHROMA_URL`` (``http://host:port`` of a Chroma server),
-        ``LIGHTMEM_EMBEDDINGS`` (``minilm``, ``static``, or a sentence-transformers path / hub id).
+        ``LIGHTMEM_EMBEDDINGS`` (``minilm``, ``static``, or a sentence-transformers path / hub id),
+        ``LIGHTMEM_POSTGRES_URL`` (the journal and the lexical index on that PostgreSQL server) with
+        ``LIGHTMEM_POSTGRES_SCHEMA`` (default ``lightmem``).
         """
         values: dict[str, object] = {}
         if url := os.environ.get("LIGHTMEM_CHROMA_URL"):
             values["chroma"] = chroma_server(url)
         if name := os.environ.get("LIGHTMEM_EMBEDDINGS"):
             values["embeddings"] = embeddings_named(name)
+        if postgres_url := os.environ.get("LIGHTMEM_POSTGRES_URL"):
+            postgres: dict[str, object] = {"url": postgres_url}
+            if schema := os.environ.get("LIGHTMEM_POSTGRES_SCHEMA"):
+                postgres["schema_name"] = schema
+            values["postgres"] = postgres
         values.update(overrides)
         return cls.model_validate(values)
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgres"]:
+        """Where the journal and the lexical index live: ``"postgres"`` when ``postgres.url`` is set."""
+        return "postgres" if self.postgres.url is not None else "sqlite"
 
     @property
     def journal_path(self) -> Path:

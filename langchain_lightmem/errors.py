@@ -13,6 +13,7 @@ or message field at fault; its subclasses say which kind of input it was::
     │   ├── InvalidIdError                 an entry id, a memory key or a thread id
     │   └── InvalidStoreInputError         LightMemStore's refusals (also a StoreError)
     ├── ConfigurationError, ExtractionError, EmbeddingError
+    ├── DatabaseUnavailableError           the PostgreSQL server of the journal cannot be reached
     └── StoreError
 
 Example:
@@ -109,6 +110,11 @@ class ExtractionError(LightMemError):
 
 class EmbeddingError(LightMemError):
     """The embedder failed while messages were being accepted. Nothing of that call was stored: retry it."""
+
+
+class DatabaseUnavailableError(LightMemError):
+    """The PostgreSQL server that holds the journal and the lexical index (``postgres.url``,
+    ``LIGHTMEM_POSTGRES_URL``) cannot be reached. Nothing was changed: check the URL and the server, then retry."""
 
 
 class StoreError(LightMemError):

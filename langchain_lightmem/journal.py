@@ -1,4 +1,6 @@
-"""The durable journal: the raw message log and the sensory / short-term buffers, in SQLite.
+"""The durable journal: the raw message log and the sensory / short-term buffers, in SQLite (a file in the data
+folder, the default) or PostgreSQL (one schema shared by every worker); the SQL is the same for both
+(:mod:`langchain_lightmem.database`).
 
 A message accepted by ``add`` is committed here before ``add`` returns, and every move between stages is one
 transaction, so a process killed at any point resumes where it stopped:
@@ -12,15 +14,14 @@ duplicating). The buffers are not separate copies: they are the messages in a st
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from langchain_lightmem.accounting import StageUsage
+from langchain_lightmem.database import Cursor, Database, SqliteDatabase, postgres_ddl
 from langchain_lightmem.errors import LightMemError
 from langchain_lightmem.types import (
     MemoryEntry,
@@ -39,7 +41,8 @@ from langchain_lightmem.types import (
     namespace_key,
 )
 
-SCHEMA_VERSION = 4  # 2: consolidation queue, decisions, leases; 3: messages.vector; 4: namespaces, windows, saved
+SCHEMA_VERSION = 5  # 2: consolidation queue, decisions, leases; 3: messages.vector; 4: namespaces, windows, saved;
+# 5: namespaces (the generations that outlive forget) keyed by a digest of the namespace, not its name
 
 
 class NamespaceForgottenError(LightMemError):
@@ -146,6 +149,26 @@ CREATE TABLE IF NOT EXISTS saved_entries (
 STAGES = ("accepted", "sensory", "short_term", "batched", "done")
 
 
+def _statements(script: str) -> list[str]:
+    return [s for s in (part.strip() for part in script.split(";")) if s]
+
+
+# The PostgreSQL schema's history (setup() applies what a server lacks; append, never edit): version 1 is SQLite's
+# schema 5 with PostgreSQL's column types.
+POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(postgres_ddl(s) for s in _statements(_SCHEMA)),)
+
+
+def generation_key(ns: str) -> str:
+    """How the ``namespaces`` table names a namespace: a digest, so the generation that must outlive ``forget``
+    (it fences work in flight) keeps no trace of the namespace's name.
+
+    Example:
+        >>> generation_key("alice")[:2]
+        'h:'
+    """
+    return "h:" + hashlib.blake2b(ns.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
 def _vector_bytes(vector: np.ndarray | Sequence[float] | None) -> bytes | None:
     return None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
 
@@ -203,144 +226,109 @@ class Batch:
 
 
 class Journal:
-    """SQLite-backed message log and buffers. Safe to share between threads; WAL lets processes share it.
+    """The message log and buffers, on SQLite (the embedded default) or PostgreSQL. Safe to share between threads;
+    processes share it too (SQLite in WAL mode, or one PostgreSQL server for every worker).
+
+    Every method's SQL is written once, for both engines (:mod:`langchain_lightmem.database`).
 
     Args:
-        path: database file, or ``":memory:"`` for a throwaway journal (tests).
-        read_only: open the file for reading only (a read-only data folder): every write raises
+        path: an SQLite file, ``":memory:"`` for a throwaway journal (tests), or a
+            :class:`~langchain_lightmem.database.Database` (e.g. a
+            :class:`~langchain_lightmem.database.PostgresDatabase`); its schema is created or migrated here.
+        read_only: open an SQLite file for reading only (a read-only data folder): every write raises
             :class:`~langchain_lightmem.errors.ReadOnlyFolderError`.
 
     Raises:
-        JournalCorruptError: the file is damaged (also raised by any later call that finds a damaged page).
+        JournalCorruptError: the SQLite file is damaged (also raised by any later call that finds a damaged page).
+
+    Example:
+        .. code-block:: python
+
+            journal = Journal("memory/journal.sqlite3")
+            journal = Journal(PostgresDatabase.from_conn_string("postgresql://app@db/app"))  # shared by workers
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
-        self.path = str(path)
-        self.read_only = read_only
-        self._lock = threading.RLock()
-        if read_only:
-            self._conn = self._open_read_only()
+    def __init__(self, path: str | Path | Database, *, read_only: bool = False) -> None:
+        if isinstance(path, (str, Path)):
+            self._db: Database = SqliteDatabase(path, read_only=read_only)
         else:
-            if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False, factory=_Connection
-            )
-        self._conn.path = Path(self.path)
-        self._conn.row_factory = sqlite3.Row
+            self._db = path
+        self.path = self._db.location
+        self.read_only = self._db.read_only
         try:
-            with self._lock:
-                self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a damaged header fails here
-                if not read_only:
-                    self._conn.execute("PRAGMA journal_mode=WAL")
-                    # FULL: a commit survives power loss, not only a killed process. Accepted means durable.
-                    self._conn.execute("PRAGMA synchronous=FULL")
-                    self._conn.execute("PRAGMA foreign_keys=ON")
-                    # forgotten personal data is overwritten, not just unlinked
-                    self._conn.execute("PRAGMA secure_delete=ON")
-                    self.setup()
+            if not isinstance(self._db, SqliteDatabase) or self._db.needs_schema:
+                self.setup()
+            if isinstance(self._db, SqliteDatabase):
+                self._db.seal()
         except BaseException:
-            self._conn.close()
+            self._db.close()
             raise
 
-    def _open_read_only(self) -> _Connection:
-        """The file through a read-only URI, or an empty in-memory journal when the folder has none yet."""
-        from langchain_lightmem.errors import ReadOnlyFolderError
-        from langchain_lightmem.folder import connect_read_only, sqlite_problem
-
-        if self.path == ":memory:" or not Path(self.path).exists():
-            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False, factory=_Connection)
-            conn.path = Path(self.path)
-            self._conn = conn
-            self.setup()
-            conn.execute("PRAGMA query_only=ON")
-            return conn
-        try:
-            read = connect_read_only(self.path, isolation_level=None, check_same_thread=False, factory=_Connection)
-        except sqlite3.DatabaseError as exc:
-            path = Path(self.path)
-            if sqlite_problem(exc) == "cantopen":  # a write-ahead log without its -shm file, which we cannot create
-                raise ReadOnlyFolderError(
-                    f"cannot read the journal {path} in a read-only folder: its write-ahead log ({path.name}-wal) "
-                    f"needs a shared-memory file ({path.name}-shm) that cannot be created here; open the folder once "
-                    "from a process that can write it (closing it cleanly folds the log into the journal)",
-                    path=path.parent,
-                ) from exc
-            typed = _translate(exc, path)
-            if typed is exc:
-                raise
-            raise typed from exc
-        assert isinstance(read, _Connection)
-        return read
+    @property
+    def database(self) -> Database:
+        """Where the tables are (shared with the lexical index on PostgreSQL)."""
+        return self._db
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        """Create or migrate the schema; idempotent (nothing to do for a read-only journal)."""
-        if self.read_only and self.path != ":memory:" and Path(self.path).exists():
+        """Create or migrate the schema; idempotent, and safe when several workers start at once (nothing to do for
+        a read-only journal)."""
+        db = self._db
+        if isinstance(db, SqliteDatabase):
+            if not db.needs_schema:
+                return
+            with self.transaction() as cur:
+                # executescript() would commit mid-transaction; run the statements one by one instead.
+                for statement in _statements(_SCHEMA):
+                    cur.execute(statement)
+                self._migrate_windows(cur)
+                self._add_columns(cur)
+                version = cur.execute("PRAGMA user_version").fetchone()[0]
+                if version < 5:
+                    self._hash_generations(cur)
+                if version < SCHEMA_VERSION:
+                    cur.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             return
-        with self.transaction() as cur:
-            # executescript() would commit mid-transaction; run the statements one by one instead.
-            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                cur.execute(statement)
-            self._migrate_windows(cur)
-            self._add_columns(cur)
-            version = cur.execute("PRAGMA user_version").fetchone()[0]
-            if version < SCHEMA_VERSION:
-                cur.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        from langchain_lightmem.database import PostgresDatabase
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Cursor]:
-        """One write transaction (``BEGIN IMMEDIATE``): all or nothing, serialised across processes."""
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            else:
-                cur.execute("COMMIT")
-            finally:
-                cur.close()
+        assert isinstance(db, PostgresDatabase)
+        db.migrate("journal_migrations", POSTGRES_MIGRATIONS)
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+    def transaction(self, key: str | None = None) -> AbstractContextManager[Cursor]:
+        """One write transaction: all or nothing, serialised across processes (per namespace ``key`` on
+        PostgreSQL; SQLite has one writer at a time)."""
+        return self._db.transaction(key)
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._db.query(sql, params)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     def vacuum(self) -> bool:
         """Rewrite the file without the bytes of deleted rows and empty its write-ahead log (after ``forget``).
 
         ``secure_delete`` zeroes deleted rows in the file, but older versions of their pages stay in the WAL until
         it is checkpointed, and VACUUM drops free pages. Waits for this journal's other calls; returns whether
-        there was a file to compact.
+        there was a file to compact. On PostgreSQL, ``VACUUM`` of the schema's tables
+        (:meth:`~langchain_lightmem.database.PostgresDatabase.vacuum` says what that does and does not erase).
 
         Raises:
             FolderInUseError: another process's open transaction keeps the WAL from being emptied.
             ReadOnlyFolderError: the journal was opened read-only.
         """
-        from langchain_lightmem.folder import compact_sqlite
+        return self._db.vacuum()
 
-        if self.path == ":memory:":
-            return False
-        with self._lock:
-            compact_sqlite(self._conn, self.path)
-        return True
-
-    def _next_seq(self, cur: sqlite3.Cursor, name: str, n: int) -> int:
-        """Reserve ``n`` consecutive sequence numbers; returns the first."""
-        row = cur.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-        first = (row[0] if row else 0) + 1
-        cur.execute(
-            "INSERT INTO counters(name, value) VALUES(?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            (name, first + n - 1),
-        )
-        return first
+    def _next_seq(self, cur: Cursor, name: str, n: int) -> int:
+        """Reserve ``n`` consecutive sequence numbers; returns the first. One statement, so concurrent writers on
+        PostgreSQL (which may run at once for different namespaces) never get the same numbers."""
+        row = cur.execute(
+            "INSERT INTO counters(name, value) VALUES(?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = counters.value + excluded.value RETURNING value",
+            (name, n),
+        ).fetchone()
+        return int(row[0]) - n + 1
 
     # -- the raw log ----------------------------------------------------------------------------------------
 
@@ -363,7 +351,7 @@ class Journal:
         accepted: list[str] = []
         duplicates: list[str] = []
         now = time.time()
-        with self.transaction() as cur:
+        with self.transaction(ns) as cur:
             fresh: list[Message] = []
             seen: dict[str, str] = {}
             for index, msg in enumerate(messages):
@@ -410,7 +398,7 @@ class Journal:
         return accepted, duplicates
 
     @staticmethod
-    def _row_to_message(row: sqlite3.Row) -> Message:
+    def _row_to_message(row: Any) -> Message:
         return Message(
             id=row["id"],
             namespace=key_to_namespace(row["namespace"]),
@@ -478,7 +466,7 @@ class Journal:
     def set_vectors(self, namespace: Namespace, vectors: Sequence[tuple[str, np.ndarray]]) -> None:
         """Keep vectors computed later for messages accepted without one (a folder from before schema 3)."""
         ns = namespace_key(namespace)
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             cur.executemany(
                 "UPDATE messages SET vector = ? WHERE namespace = ? AND id = ?",
                 [(_vector_bytes(v), ns, mid) for mid, v in vectors],
@@ -488,7 +476,8 @@ class Journal:
         """For each namespace with open messages, each thread with open messages: ``(last, unsegmented)``, the last
         time it received one (``ingested_ts``, epoch seconds) and whether some are still in its sensory buffer."""
         sql = (
-            "SELECT namespace, thread_id, max(ingested_ts), max(stage IN ('accepted', 'sensory')) FROM messages"
+            "SELECT namespace, thread_id, max(ingested_ts),"
+            " max(CASE WHEN stage IN ('accepted', 'sensory') THEN 1 ELSE 0 END) FROM messages"
             " WHERE stage IN ('accepted', 'sensory', 'short_term', 'batched')"
         )
         params: tuple[Any, ...] = ()
@@ -505,7 +494,7 @@ class Journal:
     def set_compressed(self, namespace: Namespace, updates: Sequence[tuple[str, str, int]]) -> None:
         """Store compressed text and token counts; moves ``accepted`` messages to the sensory buffer."""
         ns = namespace_key(namespace)
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             cur.executemany(
                 "UPDATE messages SET compressed = ?, tokens = ?, stage = 'sensory'"
                 " WHERE namespace = ? AND id = ? AND stage = 'accepted'",
@@ -563,7 +552,7 @@ class Journal:
         if not segments:
             return
         ns = namespace_key(namespace)
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             for segment in segments:
                 cur.executemany(
                     "UPDATE messages SET stage = 'short_term', segment_id = ?"
@@ -593,7 +582,7 @@ class Journal:
         """Close a short-term batch: its messages wait for one extraction call."""
         ns = namespace_key(namespace)
         now = time.time()
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             self._fence(cur, ns, generation)
             seq = self._next_seq(cur, "batch_seq", 1)
             cur.execute(
@@ -650,7 +639,7 @@ class Journal:
         """
         ns = namespace_key(namespace)
         now = time.time()
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             rows = cur.execute(
                 "SELECT * FROM batches WHERE namespace = ? AND status IN ('pending', 'extracted') ORDER BY seq",
                 (ns,),
@@ -675,7 +664,7 @@ class Journal:
         return batches
 
     @staticmethod
-    def _row_to_batch(row: sqlite3.Row) -> Batch:
+    def _row_to_batch(row: Any) -> Batch:
         entries = (
             [MemoryEntry.model_validate(e) for e in json.loads(row["entries"])] if row["entries"] is not None else None
         )
@@ -692,7 +681,7 @@ class Journal:
     def record_attempt(
         self, namespace: Namespace, batch_id: str, error: str | None, *, generation: int | None = None
     ) -> None:
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             self._fence(cur, namespace_key(namespace), generation)
             cur.execute(
                 "UPDATE batches SET attempts = attempts + 1, error = ?, updated_ts = ? WHERE namespace = ? AND id = ?",
@@ -711,7 +700,7 @@ class Journal:
         """Keep the extracted facts (and what they covered) before they are written, so a crash never pays for
         the call twice."""
         payload = json.dumps([e.model_dump(mode="json") for e in entries])
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             self._fence(cur, namespace_key(namespace), generation)
             cur.execute(
                 "UPDATE batches SET status = 'extracted', entries = ?, coverage = ?, updated_ts = ?"
@@ -744,7 +733,7 @@ class Journal:
         """
         ns = namespace_key(namespace)
         now = time.time()
-        with self.transaction() as cur:
+        with self.transaction(ns) as cur:
             self._fence(cur, ns, generation)
             row = cur.execute(
                 "SELECT status, lease_owner, lease_until FROM batches WHERE namespace = ? AND id = ?", (ns, batch_id)
@@ -776,7 +765,7 @@ class Journal:
     ) -> None:
         """The batch's entries are in long-term memory: its messages are done, its entries await consolidation."""
         ns = namespace_key(namespace)
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             self._fence(cur, ns, generation)
             self._enqueue(cur, ns, entry_ids)
             cur.execute(
@@ -793,15 +782,15 @@ class Journal:
         self, namespace: Namespace, entry_ids: Sequence[str], *, generation: int | None = None
     ) -> None:
         """Queue entries written outside the write path (e.g. saved by an agent) for the next consolidation."""
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             self._fence(cur, namespace_key(namespace), generation)
             self._enqueue(cur, namespace_key(namespace), entry_ids)
 
-    def _enqueue(self, cur: sqlite3.Cursor, ns: str, entry_ids: Sequence[str]) -> None:
+    def _enqueue(self, cur: Cursor, ns: str, entry_ids: Sequence[str]) -> None:
         if entry_ids:
             first = self._next_seq(cur, "consolidation_seq", len(entry_ids))
             cur.executemany(
-                "INSERT OR IGNORE INTO consolidation_queue(namespace, entry_id, seq) VALUES(?, ?, ?)",
+                "INSERT INTO consolidation_queue(namespace, entry_id, seq) VALUES(?, ?, ?) ON CONFLICT DO NOTHING",
                 [(ns, eid, first + i) for i, eid in enumerate(entry_ids)],
             )
 
@@ -815,7 +804,7 @@ class Journal:
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
         """Take the named lease unless another live worker holds it (used: one consolidation run per namespace)."""
         now = time.time()
-        with self.transaction() as cur:
+        with self.transaction(name) as cur:
             row = cur.execute("SELECT owner, until FROM leases WHERE name = ?", (name,)).fetchone()
             if row and row["owner"] != owner and row["until"] >= now and worker_alive(row["owner"]):
                 return False
@@ -827,7 +816,7 @@ class Journal:
         return True
 
     def release_lease(self, name: str, owner: str) -> None:
-        with self.transaction() as cur:
+        with self.transaction(name) as cur:
             cur.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
 
     def consolidation_queue(self, namespace: Namespace) -> list[tuple[str, int]]:
@@ -848,7 +837,7 @@ class Journal:
 
     def dequeue(self, namespace: Namespace, entry_ids: Sequence[str], *, generation: int | None = None) -> None:
         ns = namespace_key(namespace)
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             self._fence(cur, ns, generation)
             cur.executemany(
                 "DELETE FROM consolidation_queue WHERE namespace = ? AND entry_id = ?", [(ns, e) for e in entry_ids]
@@ -864,7 +853,7 @@ class Journal:
         """Keep decisions ``(target_id, action, newer_ids, text)`` before applying them: a killed run re-applies
         them instead of paying for the calls again."""
         ns, now = namespace_key(namespace), time.time()
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             self._fence(cur, ns, generation)
             cur.executemany(
                 "INSERT INTO consolidation_decisions"
@@ -900,7 +889,7 @@ class Journal:
         self, namespace: Namespace, target_ids: Sequence[str], *, generation: int | None = None
     ) -> None:
         ns = namespace_key(namespace)
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             self._fence(cur, ns, generation)
             cur.executemany(
                 "UPDATE consolidation_decisions SET applied = 1 WHERE namespace = ? AND target_id = ?",
@@ -926,7 +915,7 @@ class Journal:
         return [self._row_to_message(r) for r in reversed(self._query(sql, params))]
 
     @staticmethod
-    def _add_columns(cur: sqlite3.Cursor) -> None:
+    def _add_columns(cur: Cursor) -> None:
         """Columns added after a table was first created (a folder from an older version gets them here)."""
         wanted = {
             "messages": [("vector", "BLOB")],
@@ -939,12 +928,25 @@ class Journal:
                     cur.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     @staticmethod
-    def _migrate_windows(cur: sqlite3.Cursor) -> None:
+    def _hash_generations(cur: Cursor) -> None:
+        """Before schema 5 the generations of forgotten namespaces were kept under the namespace's name."""
+        for name, value in cur.execute("SELECT namespace, generation FROM namespaces").fetchall():
+            if not str(name).startswith("h:"):
+                cur.execute("DELETE FROM namespaces WHERE namespace = ?", (name,))
+                cur.execute(
+                    "INSERT INTO namespaces(namespace, generation) VALUES(?, ?) ON CONFLICT(namespace)"
+                    " DO UPDATE SET generation = max(namespaces.generation, excluded.generation)",
+                    (generation_key(name), value),
+                )
+
+    @staticmethod
+    def _migrate_windows(cur: Cursor) -> None:
         """Chat windows were ``window:[namespace, thread]`` counters before schema 4 (and outlived ``forget``)."""
         for name, value in cur.execute("SELECT name, value FROM counters WHERE name LIKE 'window:%'").fetchall():
             ns, thread = json.loads(name[len("window:") :])
             cur.execute(
-                "INSERT OR REPLACE INTO windows(namespace, thread, start_seq) VALUES(?, ?, ?)",
+                "INSERT INTO windows(namespace, thread, start_seq) VALUES(?, ?, ?)"
+                " ON CONFLICT(namespace, thread) DO UPDATE SET start_seq = excluded.start_seq",
                 (ns, json.dumps(thread), value),
             )
         cur.execute("DELETE FROM counters WHERE name LIKE 'window:%'")
@@ -960,10 +962,11 @@ class Journal:
     def start_window(self, namespace: Namespace, thread_id: str | None) -> None:
         """Start a thread's chat window after every message accepted so far (chat history ``clear``). Nothing is
         deleted: the messages stay in the journal and on their way to long-term memory."""
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             row = cur.execute("SELECT value FROM counters WHERE name = 'message_seq'").fetchone()
             cur.execute(
-                "INSERT OR REPLACE INTO windows(namespace, thread, start_seq) VALUES(?, ?, ?)",
+                "INSERT INTO windows(namespace, thread, start_seq) VALUES(?, ?, ?)"
+                " ON CONFLICT(namespace, thread) DO UPDATE SET start_seq = excluded.start_seq",
                 (namespace_key(namespace), json.dumps(thread_id), row[0] if row else 0),
             )
 
@@ -974,19 +977,21 @@ class Journal:
     ) -> None:
         """Keep entries written outside the write path (saved by an agent, edited) for :meth:`saved_entries`."""
         ns, now = namespace_key(namespace), time.time()
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             self._fence(cur, ns, generation)
             cur.executemany(
-                "INSERT OR REPLACE INTO saved_entries(namespace, id, entry, saved_ts) VALUES(?, ?, ?, ?)",
+                "INSERT INTO saved_entries(namespace, id, entry, saved_ts) VALUES(?, ?, ?, ?)"
+                " ON CONFLICT(namespace, id) DO UPDATE SET entry = excluded.entry, saved_ts = excluded.saved_ts",
                 [(ns, e.id, json.dumps(e.model_dump(mode="json")), now) for e in entries],
             )
 
     def delete_saved(self, namespace: Namespace, ids: Sequence[str]) -> None:
         """Remember that these entries were deleted (a tombstone: ``entry`` is ``null``)."""
         ns, now = namespace_key(namespace), time.time()
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             cur.executemany(
-                "INSERT OR REPLACE INTO saved_entries(namespace, id, entry, saved_ts) VALUES(?, ?, 'null', ?)",
+                "INSERT INTO saved_entries(namespace, id, entry, saved_ts) VALUES(?, ?, 'null', ?)"
+                " ON CONFLICT(namespace, id) DO UPDATE SET entry = excluded.entry, saved_ts = excluded.saved_ts",
                 [(ns, i, now) for i in ids],
             )
 
@@ -1040,15 +1045,17 @@ class Journal:
 
     def generation(self, namespace: Namespace) -> int:
         """How many times the namespace was forgotten. Work that started at one generation may only write at it."""
-        rows = self._query("SELECT generation FROM namespaces WHERE namespace = ?", (namespace_key(namespace),))
+        rows = self._query(
+            "SELECT generation FROM namespaces WHERE namespace = ?", (generation_key(namespace_key(namespace)),)
+        )
         return int(rows[0][0]) if rows else 0
 
     @staticmethod
-    def _fence(cur: sqlite3.Cursor, ns: str, generation: int | None) -> None:
+    def _fence(cur: Cursor, ns: str, generation: int | None) -> None:
         """Inside a write transaction: refuse when the namespace was forgotten since ``generation`` was read."""
         if generation is None:
             return
-        row = cur.execute("SELECT generation FROM namespaces WHERE namespace = ?", (ns,)).fetchone()
+        row = cur.execute("SELECT generation FROM namespaces WHERE namespace = ?", (generation_key(ns),)).fetchone()
         if (int(row[0]) if row else 0) != generation:
             raise NamespaceForgottenError(f"namespace {ns!r} was forgotten while this work was in flight")
 
@@ -1075,14 +1082,14 @@ class Journal:
     def add_usage(self, namespace: Namespace, rows: Iterable[StageUsage], *, generation: int | None = None) -> None:
         """Add per-stage totals to the namespace's usage counters, in one transaction."""
         ns = namespace_key(namespace)
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             self._fence(cur, ns, generation)
             cur.executemany(
                 "INSERT INTO usage(namespace, stage, calls, input_tokens, output_tokens, seconds, items)"
                 " VALUES(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(namespace, stage) DO UPDATE SET"
-                " calls = calls + excluded.calls, input_tokens = input_tokens + excluded.input_tokens,"
-                " output_tokens = output_tokens + excluded.output_tokens, seconds = seconds + excluded.seconds,"
-                " items = items + excluded.items",
+                " calls = usage.calls + excluded.calls, input_tokens = usage.input_tokens + excluded.input_tokens,"
+                " output_tokens = usage.output_tokens + excluded.output_tokens,"
+                " seconds = usage.seconds + excluded.seconds, items = usage.items + excluded.items",
                 [(ns, r.stage, r.calls, r.input_tokens, r.output_tokens, r.seconds, r.items) for r in rows],
             )
 
@@ -1104,7 +1111,7 @@ class Journal:
         work in flight that read the old generation can no longer write (decisions, usage, extractions). Returns
         the number of messages removed."""
         ns = namespace_key(namespace)
-        with self.transaction() as cur:
+        with self.transaction(namespace_key(namespace)) as cur:
             removed = cur.execute("DELETE FROM messages WHERE namespace = ?", (ns,)).rowcount
             for table in ("batches", "usage", "consolidation_queue", "consolidation_decisions", "windows"):
                 cur.execute(f"DELETE FROM {table} WHERE namespace = ?", (ns,))
@@ -1112,104 +1119,7 @@ class Journal:
             cur.execute("DELETE FROM leases WHERE name = ?", (f"consolidate:{ns}",))
             cur.execute(
                 "INSERT INTO namespaces(namespace, generation) VALUES(?, 1)"
-                " ON CONFLICT(namespace) DO UPDATE SET generation = generation + 1",
-                (ns,),
+                " ON CONFLICT(namespace) DO UPDATE SET generation = namespaces.generation + 1",
+                (generation_key(ns),),
             )
         return removed
-
-
-def _translate(exc: sqlite3.Error, path: Path) -> Exception:
-    """A damaged file or a write to a read-only one as a typed error naming the file (else ``exc`` itself)."""
-    from langchain_lightmem.errors import JournalCorruptError, ReadOnlyFolderError
-    from langchain_lightmem.folder import read_only_message, sqlite_problem
-
-    problem = sqlite_problem(exc)
-    if problem == "corrupt":
-        return JournalCorruptError(
-            f"the journal {path} is damaged ({exc}). It holds the accepted messages, so it is not rebuilt: restore "
-            f"it from a backup, or salvage rows with 'sqlite3 {path} .recover'; moving it away starts an empty "
-            "journal (its messages are then lost)",
-            path=path,
-        )
-    if problem == "readonly":
-        return ReadOnlyFolderError(read_only_message(path.parent, "write to the journal"), path=path.parent)
-    return exc
-
-
-class _Cursor(sqlite3.Cursor):
-    """Raises :class:`JournalCorruptError` / :class:`ReadOnlyFolderError` instead of SQLite's bare errors."""
-
-    connection: _Connection
-
-    def _fail(self, exc: sqlite3.Error) -> Exception:
-        path = self.connection.path
-        return exc if path is None else _translate(exc, path)
-
-    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
-        try:
-            return super().execute(sql, parameters)
-        except sqlite3.DatabaseError as exc:
-            typed = self._fail(exc)
-            if typed is exc:
-                raise
-            raise typed from exc
-
-    def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
-        try:
-            return super().executemany(sql, parameters)
-        except sqlite3.DatabaseError as exc:
-            typed = self._fail(exc)
-            if typed is exc:
-                raise
-            raise typed from exc
-
-    def fetchone(self) -> Any:
-        try:
-            return super().fetchone()
-        except sqlite3.DatabaseError as exc:
-            typed = self._fail(exc)
-            if typed is exc:
-                raise
-            raise typed from exc
-
-    def fetchmany(self, size: int | None = 1) -> list[Any]:
-        try:
-            return super().fetchmany(size)
-        except sqlite3.DatabaseError as exc:
-            typed = self._fail(exc)
-            if typed is exc:
-                raise
-            raise typed from exc
-
-    def fetchall(self) -> list[Any]:
-        try:
-            return super().fetchall()
-        except sqlite3.DatabaseError as exc:
-            typed = self._fail(exc)
-            if typed is exc:
-                raise
-            raise typed from exc
-
-    def __next__(self) -> Any:
-        try:
-            return super().__next__()
-        except sqlite3.DatabaseError as exc:
-            typed = self._fail(exc)
-            if typed is exc:
-                raise
-            raise typed from exc
-
-
-class _Connection(sqlite3.Connection):
-    """The journal's connection: its cursors translate SQLite's damaged-file and read-only errors."""
-
-    path: Path | None = None  # set by the journal once it knows the file is its own
-
-    def cursor(self, factory: Any = None) -> Any:
-        return super().cursor(factory or _Cursor)
-
-    def execute(self, sql: str, parameters: Any = (), /) -> Any:
-        return self.cursor().execute(sql, parameters)
-
-    def executemany(self, sql: str, parameters: Any, /) -> Any:
-        return self.cursor().executemany(sql, parameters)

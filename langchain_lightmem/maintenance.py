@@ -16,8 +16,9 @@ def vacuum(config: LightMemConfig) -> list[str]:
     """Compact the journal, the lexical index and the embedded Chroma of ``config.data_dir``. Returns what was
     compacted.
 
-    The folder is taken exclusively for the run. A Chroma server (``chroma.mode='http'``) is not touched: vacuum it
-    where it runs (``chroma vacuum --path DIR``).
+    The folder is taken exclusively for the run. With the PostgreSQL backend (``postgres.url``) the schema's tables
+    are vacuumed too (:meth:`~langchain_lightmem.database.PostgresDatabase.vacuum` says what that erases). A Chroma
+    server (``chroma.mode='http'``) is not touched: vacuum it where it runs (``chroma vacuum --path DIR``).
 
     Raises:
         FolderInUseError: another process has the folder open ("folder is in use").
@@ -39,6 +40,8 @@ def vacuum(config: LightMemConfig) -> list[str]:
     folder = DataFolder(path, chroma=config.chroma_path, read_only=path.is_dir() and not writable(path, config))
     done: list[str] = []
     with folder.exclusive():
+        if config.backend == "postgres":
+            done += _vacuum_postgres(config)
         if config.journal_path.exists():
             journal = Journal(config.journal_path)
             try:
@@ -57,3 +60,18 @@ def vacuum(config: LightMemConfig) -> list[str]:
         if config.chroma.mode == "persistent" and compact_chroma(config.chroma_path):
             done.append(str(config.chroma_path))
     return done
+
+
+def _vacuum_postgres(config: LightMemConfig) -> list[str]:
+    from langchain_lightmem.database import PostgresDatabase
+
+    pg = config.postgres
+    assert pg.url is not None
+    database = PostgresDatabase.from_conn_string(
+        pg.url.get_secret_value(), schema=pg.schema_name, min_size=1, max_size=1, timeout=pg.connect_timeout
+    )
+    try:
+        database.vacuum()
+    finally:
+        database.close()
+    return [f"{database.location} (schema {pg.schema_name})"]

@@ -33,7 +33,7 @@ from langchain_lightmem.graphs.consolidate import (
 from langchain_lightmem.graphs.ingest import build_ingest_graph
 from langchain_lightmem.journal import BatchInfo, Journal, NamespaceForgottenError, consolidation_lease
 from langchain_lightmem.long_term.consolidation import LLMDecider
-from langchain_lightmem.long_term.lexical import LexicalIndex
+from langchain_lightmem.long_term.lexical import LexicalBackend, LexicalIndex
 from langchain_lightmem.long_term.relevance import default_min_score
 from langchain_lightmem.long_term.retrieval import MemoryContext, MemorySearcher
 from langchain_lightmem.long_term.store import ChromaMemoryStore
@@ -234,13 +234,7 @@ class LightMem:
                 if chat_model is not None
                 else ExtractiveExtractor()
             )
-        journal_path = ":memory:" if self.config.chroma.mode == "ephemeral" else self.config.journal_path
-        journal = Journal(journal_path, read_only=self.read_only)
-        try:
-            lexical = LexicalIndex(self.config.lexical_path, read_only=self.read_only)
-        except BaseException:
-            journal.close()
-            raise
+        journal, lexical = self._open_backends()
         # The facade keeps the concrete store (its Chroma client and lexical index are closed and vacuumed here);
         # the pipeline, retrieval and consolidation see it through the protocols of long_term/base.py.
         self._chroma = ChromaMemoryStore(self.config.chroma, self.config.chroma_path, self.embeddings, lexical=lexical)
@@ -280,11 +274,77 @@ class LightMem:
         self._forget_listeners: weakref.WeakSet[Any] = weakref.WeakSet()  # surfaces with data of their own
         self._closed = False
 
+    def _open_backends(self) -> tuple[Journal, LexicalBackend]:
+        """The journal and the lexical index: SQLite files in the data folder, or tables on PostgreSQL."""
+        if self.config.backend == "postgres":
+            from langchain_lightmem.database import PostgresDatabase
+            from langchain_lightmem.long_term.lexical_postgres import PostgresLexicalIndex
+
+            pg = self.config.postgres
+            assert pg.url is not None
+            database = PostgresDatabase.from_conn_string(
+                pg.url.get_secret_value(),
+                schema=pg.schema_name,
+                min_size=pg.pool_min_size,
+                max_size=pg.pool_max_size,
+                timeout=pg.connect_timeout,
+            )
+            try:
+                return Journal(database), PostgresLexicalIndex(database)
+            except BaseException:
+                database.close()
+                raise
+        journal_path = ":memory:" if self.config.chroma.mode == "ephemeral" else self.config.journal_path
+        journal = Journal(journal_path, read_only=self.read_only)
+        try:
+            return journal, LexicalIndex(self.config.lexical_path, read_only=self.read_only)
+        except BaseException:
+            journal.close()
+            raise
+
+    @classmethod
+    def from_conn_string(cls, conn_string: str, config: LightMemConfig | None = None, **kwargs: Any) -> LightMem:
+        """A LightMem whose journal and lexical index live on the PostgreSQL server at ``conn_string``.
+
+        The same as ``LightMem(config)`` with ``postgres.url`` set (``LightMemConfig.from_env()`` reads it from
+        ``LIGHTMEM_POSTGRES_URL``). The tables are created or migrated on open (:meth:`setup`, idempotent). Vectors
+        stay in Chroma: embedded in ``config.data_dir``, or a Chroma server (``chroma.mode='http'``) that every
+        worker shares. ``kwargs`` go to the constructor (``chat_model``, ``embeddings``, ...).
+
+        Raises:
+            MissingDependencyError: the ``postgres`` extra is not installed.
+            DatabaseUnavailableError: the server cannot be reached.
+
+        Example:
+            .. code-block:: python
+
+                from langchain_lightmem import LightMem, LightMemConfig
+
+                with LightMem.from_conn_string(
+                    "postgresql://app:secret@db:5432/app",
+                    LightMemConfig(data_dir="./worker-1", chroma={"mode": "http", "host": "chroma", "port": 8000}),
+                ) as memory:
+                    memory.add([{"role": "user", "content": "I moved to Berlin."}], namespace="alice")
+        """
+        from pydantic import SecretStr
+
+        base = config or LightMemConfig()
+        postgres = base.postgres.model_copy(update={"url": SecretStr(conn_string)})
+        return cls(base.model_copy(update={"postgres": postgres}), **kwargs)
+
+    def setup(self) -> None:
+        """Create or migrate the journal's and the lexical index's tables (idempotent; opening runs it too)."""
+        self.journal.setup()
+        setup = getattr(self.store.lexical, "setup", None)
+        if callable(setup):
+            setup()
+
     # -- plumbing -------------------------------------------------------------------------------------------
 
     @property
     def journal(self) -> Journal:
-        """Internal: the journal (SQLite). For the facade and tests; surfaces call the methods of this class."""
+        """Internal: the journal (SQLite or PostgreSQL). For the facade and tests; surfaces call the methods of this
+        class."""
         return self.pipeline.journal
 
     @property
@@ -455,7 +515,7 @@ class LightMem:
             where = self.config.chroma_path if self.config.chroma.mode == "persistent" else "the Chroma server"
             raise MemoryMissingError(
                 f"the long-term memories of {namespace_key(namespace)!r} are missing from {where}, though the journal "
-                f"({self.config.journal_path}) says they were written (a lost or replaced chroma folder?). Restore "
+                f"({self.journal.path}) says they were written (a lost or replaced chroma folder?). Restore "
                 "them from the journal with `lightmem rebuild` or LightMem.rebuild() (re-embeds, no LLM call)."
             )
         self._present.add(namespace)

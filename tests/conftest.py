@@ -63,6 +63,19 @@ def make_memory(tmp_path: Path, static_embeddings: CachedEmbeddings) -> Iterator
         memory.close()
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the session (tests/postgres.py); skipped only when its binaries or the
+    ``postgres`` extra are missing."""
+    from tests.postgres import postgres_bin, postgres_server
+
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run installs it)")
+    pytest.importorskip("psycopg_pool", reason="the postgres extra is not installed: pip install '.[postgres]'")
+    with postgres_server() as url:
+        yield url
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not SHARED_DATA.exists():

@@ -9,9 +9,10 @@ Each consumer names the part it uses, so a backend knows what it must offer to w
 * :class:`MemoryIndex`: the ranked reads retrieval fuses (``long_term/retrieval.py``): dense and BM25 candidates,
   entries by id, topic-segment neighbours, event times.
 
-:class:`~langchain_lightmem.long_term.store.ChromaMemoryStore` (Chroma, with the SQLite FTS5 index of
-``long_term/lexical.py``) implements all three. Every method is scoped by the namespace it is given: an
-implementation must never return or touch another namespace's entries, whatever the ``where`` filter says.
+:class:`~langchain_lightmem.long_term.store.ChromaMemoryStore` (Chroma, with a BM25 index behind
+:class:`~langchain_lightmem.long_term.lexical.LexicalBackend`: SQLite FTS5 or PostgreSQL) implements all three.
+Every method is scoped by the namespace it is given: an implementation must never return or touch another
+namespace's entries, whatever the ``where`` filter says.
 """
 
 from __future__ import annotations

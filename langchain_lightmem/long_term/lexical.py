@@ -26,30 +26,30 @@ import functools
 import hashlib
 import logging
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from langchain_lightmem.errors import ReadOnlyFolderError
 from langchain_lightmem.folder import compact_sqlite, connect_read_only, read_only_message, sqlite_problem
+from langchain_lightmem.words import ENGLISH_STOP_WORDS, query_terms
 
 logger = logging.getLogger(__name__)
+__all__ = [
+    "ENGLISH_STOP_WORDS",
+    "LexicalBackend",
+    "LexicalHit",
+    "LexicalIndex",
+    "LexicalRow",
+    "epoch_range",
+    "query_terms",
+]
 _T = TypeVar("_T")
 
-# Function words only: names, numbers and content words must stay searchable.
-_STOP_WORDS = """a about above after again against all am an and any are as at be because been before being below
-between both but by can could did do does doing down during each few for from further had has have having he her here
-hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on
-once only or other our ours ourselves out over own same she should so some such than that the their theirs them
-themselves then there these they this those through to too under until up very was we were what when where which
-while who whom why will with would you your yours yourself yourselves s t don"""
-ENGLISH_STOP_WORDS = frozenset(_STOP_WORDS.split())
-_WORD = re.compile(r"\w+", re.UNICODE)
 _CHUNK = 500  # host parameters per statement (old SQLite builds allow 999)
 _NAMESPACES = (
     "CREATE TABLE IF NOT EXISTS lexical_namespaces ("
@@ -79,18 +79,6 @@ def _heals(default: Callable[[], Any]) -> Callable[[Callable[..., _T]], Callable
     return wrap
 
 
-def query_terms(text: str, *, stop_words: frozenset[str] = ENGLISH_STOP_WORDS) -> list[str]:
-    """The distinct content words of ``text``, lower-cased, in order (all words when every one is a stop word).
-
-    Example:
-        >>> query_terms("What did Caroline research?")
-        ['caroline', 'research']
-    """
-    words = [w.lower() for w in _WORD.findall(text)]
-    content = [w for w in words if w not in stop_words] or words
-    return list(dict.fromkeys(w for w in content if w.strip("_")))
-
-
 @dataclass(frozen=True, slots=True)
 class LexicalRow:
     """What the lexical index keeps of one memory entry: the indexed text, what ordering and filtering need, and
@@ -109,6 +97,68 @@ class LexicalHit:
 
     id: str
     score: float
+
+
+@runtime_checkable
+class LexicalBackend(Protocol):
+    """What long-term memory needs of a lexical index: BM25 over each namespace's entries, kept in step with Chroma.
+
+    A namespace is addressed by its Chroma collection name. Implementations: :class:`LexicalIndex` (SQLite FTS5,
+    a file in the data folder; the default) and
+    :class:`~langchain_lightmem.long_term.lexical_postgres.PostgresLexicalIndex` (one table for every namespace on
+    the journal's PostgreSQL server). Both rank with the same BM25 (k1 1.2, b 0.75, FTS5's idf floor); they are
+    tested by one suite (tests/test_backends.py).
+    """
+
+    path: str
+    read_only: bool
+
+    def begin_write(self, collection: str) -> None:
+        """Mark the namespace as being written, before Chroma is touched; a write below clears the mark."""
+        ...
+
+    def invalidate(self, collection: str) -> None: ...
+
+    def checked(self, collection: str) -> bool: ...
+
+    def needs_rebuild(self, collection: str, stored: int) -> bool: ...
+
+    def rebuild(self, collection: str, current: Iterable[LexicalRow], history: Iterable[LexicalRow]) -> None: ...
+
+    def upsert(self, collection: str, rows: Sequence[LexicalRow], *, history: bool = False) -> None: ...
+
+    def delete(self, collection: str, ids: Sequence[str]) -> None: ...
+
+    def drop(self, collection: str) -> None: ...
+
+    def search(
+        self,
+        collection: str,
+        query: str,
+        *,
+        limit: int = 100,
+        include_history: bool = False,
+        time_range: tuple[float | None, float | None] | None = None,
+        stop_words: frozenset[str] = ENGLISH_STOP_WORDS,
+    ) -> list[LexicalHit]: ...
+
+    def neighbours(self, collection: str, ids: Sequence[str], *, window: int = 1) -> dict[str, list[str]]: ...
+
+    def records(
+        self, collection: str, ids: Sequence[str], *, include_history: bool = False
+    ) -> dict[str, tuple[str, str]]: ...
+
+    def positions(self, collection: str, ids: Sequence[str]) -> dict[str, int]: ...
+
+    def event_times(self, collection: str, ids: Sequence[str]) -> dict[str, float]: ...
+
+    def ids_with_prefix(self, collection: str, prefix: str) -> list[str]: ...
+
+    def count(self, collection: str) -> int: ...
+
+    def close(self) -> None: ...
+
+    def vacuum(self) -> bool: ...
 
 
 class LexicalIndex:

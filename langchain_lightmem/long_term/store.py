@@ -38,7 +38,7 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_lightmem.config import ChromaConfig
 from langchain_lightmem.errors import ConfigurationError, StoreError
-from langchain_lightmem.long_term.lexical import LexicalHit, LexicalIndex, LexicalRow, epoch_range
+from langchain_lightmem.long_term.lexical import LexicalBackend, LexicalHit, LexicalRow, epoch_range
 from langchain_lightmem.models import embeddings_model_id
 from langchain_lightmem.types import (
     PENDING,
@@ -157,7 +157,7 @@ class ChromaMemoryStore:
     """
 
     def __init__(
-        self, config: ChromaConfig, path: Path, embeddings: Embeddings, *, lexical: LexicalIndex | None = None
+        self, config: ChromaConfig, path: Path, embeddings: Embeddings, *, lexical: LexicalBackend | None = None
     ) -> None:
         self.config = config
         self.embeddings = embeddings
@@ -409,7 +409,7 @@ class ChromaMemoryStore:
 
     # -- hybrid retrieval (long_term/retrieval.py composes these) ------------------------------------------
 
-    def _lexical_ready(self, namespace: Namespace) -> LexicalIndex:
+    def _lexical_ready(self, namespace: Namespace) -> LexicalBackend:
         """The lexical index, rebuilt from Chroma first when it is not consistent with it (checked once)."""
         if self.lexical is None:
             raise ConfigurationError(
@@ -639,7 +639,7 @@ class ChromaMemoryStore:
 class _IndexWrite:
     """The lexical half of one write (nothing without an index)."""
 
-    def __init__(self, lexical: LexicalIndex | None, name: str) -> None:
+    def __init__(self, lexical: LexicalBackend | None, name: str) -> None:
         self.lexical, self.name, self.done = lexical, name, False
 
     def upsert(self, entries: Sequence[MemoryEntry], *, history: bool = False) -> None:

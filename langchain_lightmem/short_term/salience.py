@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from langchain_lightmem.long_term.lexical import ENGLISH_STOP_WORDS
 from langchain_lightmem.types import Message, Segment
+from langchain_lightmem.words import ENGLISH_STOP_WORDS
 
 # Words of small talk that carry no fact on their own.
 _PHATIC = """hey hi hello thanks thank bye goodbye later lol haha hahaha wow awesome great cool nice sounds good yeah

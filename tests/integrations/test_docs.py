@@ -44,11 +44,14 @@ def test_every_surface_has_a_page_with_snippets() -> None:
 
 
 LANGGRAPH_DEV = "127.0.0.1:2024"
+POSTGRES_URL = "postgresql://app:secret@db:5432/app"  # docs/postgres.md: replaced by the tests' own server
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("source", BLOCKS)
 def test_doc_block_runs_on_its_own(source: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if POSTGRES_URL in source:
+        source = source.replace(POSTGRES_URL, request.getfixturevalue("postgres_url"))
     if LANGGRAPH_DEV in source:
         from tests.integration.servers import free_port, serve
         from tests.integration.test_platform import langgraph_dev
