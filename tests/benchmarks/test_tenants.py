@@ -31,6 +31,9 @@ def check_layout(result: dict[str, Any], name: str, collections: int) -> None:
     search = result["search"]
     assert search["queries"] == 40 and search["errors"] == 0 and search["k"] == 8
     assert 0 < search["ms_p50"] <= search["ms_p95"]
+    assert search["warm_queries"] + search["cold_queries"] == 40
+    assert 1 <= search["cold_queries"] <= collections  # one first search per collection searched
+    assert search["filter_get_ms_p50"] > 0
     assert search["recall_at_k"] == pytest.approx(1.0)  # 8 records per namespace, k=8: every one comes back
     assert result["isolation"] == {"queries": 40, "foreign_hits": 0, "queries_with_foreign_hits": 0, "ok": True}
     assert result["client_rss_mb"]["after_search"] > 0
