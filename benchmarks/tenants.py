@@ -447,6 +447,7 @@ def measure_layout(
             "server_rss_mb": mb(server),
             "client_rss_mb": mb(client),
             "total_rss_mb": mb((server or 0) + client) if server is not None else None,
+            "load_average_1m": round(os.getloadavg()[0], 2),  # the machine is shared: how busy it was
         }
         run.samples.append(point)
         return point
@@ -610,8 +611,18 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {_fmt(s['filter_get_ms_p50'])} | {_fmt(s['recall_at_k'], '.3f')} "
             f"| {r['isolation']['foreign_hits']} in {r['isolation']['queries']:,} queries | {stopped} |"
         )
+    loads = []
+    for r in results["layouts"]:
+        seen = [x["load_average_1m"] for x in r["samples"] if "load_average_1m" in x]
+        if seen:
+            loads.append(f"{r['layout']} {min(seen):.1f}–{max(seen):.1f}")
     lines += [
         "",
+        *(
+            [f"Load average (1 min) while each layout ran (2 CPUs, shared machine): {'; '.join(loads)}.", ""]
+            if loads
+            else []
+        ),
         "RSS after the searches; the server's is its whole process tree. Create = the namespace's collection "
         "(when it has its own) and one `add` of its records. Search = every timed query; warm = queries to a "
         "collection searched before; first per collection = its first query since the server started (Chroma "
