@@ -59,6 +59,24 @@ def test_batched_loading_times_the_last_tenants_alone(tmp_path: Path):
     assert "created one at a time at full scale" in (tmp_path / "out" / "results.md").read_text()
 
 
+def test_a_time_limit_stops_batched_loading_but_still_times_tenants_alone(tmp_path: Path):
+    out = tmp_path / "out"
+    argv = ["--in-process", "--namespaces", "6", "--memories", "8", "--queries", "10", "--no-progress"]
+    argv += ["--layouts", "shared", "--load-batch", "3", "--probe", "2", "--time-limit", "0", "--out", str(out)]
+    assert main(argv) == 0
+    shared = json.loads((out / "results.json").read_text())["layouts"][0]
+    assert shared["namespaces_created"] == 2 and shared["create_timed_namespaces"] == 2
+    assert shared["stopped"] == "time limit: 0 s reached after 0 namespaces, then 2 more created alone and timed"
+    assert shared["isolation"]["ok"] is True
+    assert "time limit: 0 s" in (out / "results.md").read_text()
+
+
+def test_nothing_created_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    argv = ["--in-process", "--namespaces", "3", "--layouts", "per_namespace", "--time-limit", "0", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path)]) == 1
+    assert "no layout created a tenant" in capsys.readouterr().err
+
+
 def test_a_shared_collection_searched_without_its_filter_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(tenants.Layout, "where", lambda self, namespace: None)
     results = run(tmp_path, "--in-process", "--layouts", "shared")
