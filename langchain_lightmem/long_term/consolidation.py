@@ -238,6 +238,9 @@ def parse_decision_lines(text: str) -> list[dict[str, Any]]:
     return items
 
 
+ECHOED_EXAMPLE = "merge text copied from the prompt's example"
+
+
 def merge_problem(text: str | None, target: Target) -> str | None:
     """Why ``text`` cannot be the merged memory of ``target``, or ``None`` when it can.
 
@@ -248,7 +251,7 @@ def merge_problem(text: str | None, target: Target) -> str | None:
         return f"placeholder merge text {text!r}"
     sources = [target.entry.text, *(e.text for e, _ in target.newer)]
     if copied_from(text, [t for _, _, t in DECISION_EXAMPLE_ANSWER if t], sources):
-        return "merge text copied from the prompt's example"
+        return ECHOED_EXAMPLE
     support = citation_support(text, sources)
     if support < SUPPORT_THRESHOLD:
         return f"merge text not supported by the memories it merges ({support:.2f})"
@@ -291,6 +294,13 @@ def _as_decisions(targets: Sequence[Target]) -> Callable[[Any], list[Decision]]:
             chosen[n] = Decision(target.entry.id, action, newer_ids, text if action == "update" else None)  # type: ignore[arg-type]
         if items and not chosen:
             raise InvalidOutputError("no decision names a valid target and action")
+        if any(d.rejected == ECHOED_EXAMPLE for d in chosen.values()):
+            # A model that copied one merge from the example copied its other decisions too (a small model
+            # answered the example's "[1] supersede" for real memories): none of them is applied.
+            return [
+                Decision(t.entry.id, "keep", tuple(e.id for e, _ in t.newer), None, rejected=ECHOED_EXAMPLE)
+                for t in targets
+            ]
         # A target the model did not mention stays as it is.
         return [
             chosen.get(n) or Decision(t.entry.id, "keep", tuple(e.id for e, _ in t.newer))
@@ -322,7 +332,8 @@ class LLMDecider:
         self, targets: Sequence[Target], config: RunnableConfig | None = None
     ) -> tuple[list[Decision], CallStats]:
         """Raises ``LLMCallError`` when every attempt failed. A merge that is a placeholder or not supported by
-        its memories becomes ``keep`` (with ``Decision.rejected`` saying why)."""
+        its memories becomes ``keep`` (with ``Decision.rejected`` saying why); an answer that copies the
+        prompt's worked example changes nothing (every target kept, rejected)."""
         shown = render_targets(targets)
 
         def prompt(method: str) -> list[BaseMessage]:

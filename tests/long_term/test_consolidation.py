@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -272,6 +273,27 @@ def test_a_placeholder_or_copied_merge_never_replaces_real_memories(planted, met
     assert report.updated == 0 and report.superseded == 0 and report.rejected == report.targets
     assert active_texts(memory) == before  # nothing moved to history
     assert all(e.text.strip() not in ("...", "…", "text") for e in memory.entries("maya", include_history=True))
+
+
+def echo_the_example(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> Any:
+    """What Qwen2.5-Coder-0.5B answered to all five consolidation calls of a LoCoMo conv-30 run: the worked
+    example's answer, word for word (its 'supersede' would have retired a real memory each time)."""
+    system = str(messages[0].content)
+    if "EXISTING memory" not in system:
+        return extraction_responder(messages, tools)
+    method = "lines" if not tools and "one line per existing memory" in system else "json_mode"
+    answer = decision_example_answer(method)
+    return answer if method == "lines" else json.loads(answer)
+
+
+@pytest.mark.parametrize("method", ["function_calling", "json_mode", "prompt", "lines"])
+def test_an_answer_that_echoes_the_worked_example_changes_nothing(planted, method):
+    memory = planted(ScriptedChatModel(json_mode=True, responder=echo_the_example), extraction={"methods": [method]})
+    before = active_texts(memory)
+    (report,) = memory.consolidate("maya")
+    assert report.calls >= 1 and report.targets >= 1
+    assert report.updated == 0 and report.superseded == 0 and report.rejected == report.targets
+    assert active_texts(memory) == before
 
 
 def test_a_merge_not_supported_by_its_memories_is_kept_as_is(planted):
