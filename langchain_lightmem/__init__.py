@@ -45,6 +45,7 @@ from langchain_lightmem.errors import (
     MissingDependencyError,
     ReadOnlyFolderError,
     StoreError,
+    StoreUnavailableError,
 )
 from langchain_lightmem.graphs.consolidate import ConsolidationReport
 from langchain_lightmem.integrations import (
@@ -124,6 +125,7 @@ __all__ = [
     "SegmentationConfig",
     "ShortTermConfig",
     "StoreError",
+    "StoreUnavailableError",
     "TokenCounter",
     "__version__",
     "create_memory_tools",

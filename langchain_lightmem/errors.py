@@ -121,6 +121,11 @@ class StoreError(LightMemError):
     """The long-term store (Chroma) refused an operation."""
 
 
+class StoreUnavailableError(StoreError):
+    """The Chroma server (``chroma.host``/``port``, ``LIGHTMEM_CHROMA_URL``) cannot be reached. Reads fail with
+    this; ``add`` still accepts into the journal (``deferred_error``) and the write is retried by the next flush."""
+
+
 class MemoryMissingError(StoreError):
     """Long-term memory the journal says was written is missing from the store (a lost or replaced ``chroma/``
     folder, a wiped Chroma server). ``LightMem.rebuild()`` / ``lightmem rebuild`` restores it from the journal."""

@@ -37,7 +37,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from langchain_lightmem.config import ChromaConfig
-from langchain_lightmem.errors import ConfigurationError, StoreError
+from langchain_lightmem.errors import ConfigurationError, StoreError, StoreUnavailableError
 from langchain_lightmem.long_term.lexical import LexicalBackend, LexicalHit, LexicalRow, epoch_range
 from langchain_lightmem.models import embeddings_model_id
 from langchain_lightmem.types import (
@@ -112,6 +112,15 @@ def _is_missing_collection(exc: BaseException) -> bool:
     return type(exc).__name__ in ("NotFoundError", "InvalidCollectionException") or "does not exist" in str(exc)
 
 
+def _is_unreachable(exc: BaseException) -> bool:
+    """A Chroma server that does not answer (chromadb's HTTP client raises httpx's transport errors)."""
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover - chromadb depends on httpx
+        return False
+    return isinstance(exc, httpx.TransportError)
+
+
 def _revalidating(
     when_gone: Callable[..., Any] | None,
 ) -> Callable[[Callable[Concatenate[ChromaMemoryStore, _P], _R]], Callable[Concatenate[ChromaMemoryStore, _P], _R]]:
@@ -126,16 +135,27 @@ def _revalidating(
     def decorate(
         method: Callable[Concatenate[ChromaMemoryStore, _P], _R],
     ) -> Callable[Concatenate[ChromaMemoryStore, _P], _R]:
+        def attempt(self: ChromaMemoryStore, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if _is_unreachable(exc):
+                    raise StoreUnavailableError(
+                        f"the Chroma server at {self.config.host}:{self.config.port} does not answer ({exc}); "
+                        "start it or check LIGHTMEM_CHROMA_URL (accepted messages are kept in the journal)"
+                    ) from exc
+                raise
+
         @functools.wraps(method)
         def wrapper(self: ChromaMemoryStore, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             try:
-                return method(self, *args, **kwargs)
+                return attempt(self, *args, **kwargs)
             except Exception as exc:
                 if not _is_missing_collection(exc):
                     raise
             self._drop_cached()
             try:
-                return method(self, *args, **kwargs)
+                return attempt(self, *args, **kwargs)
             except Exception as exc:
                 if not _is_missing_collection(exc) or when_gone is None:
                     raise

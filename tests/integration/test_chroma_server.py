@@ -70,3 +70,23 @@ def test_ingest_and_consolidate_in_separate_processes_over_a_chroma_server(tmp_p
     assert sorted(state["active"]) == ["Maya: I work as a nurse.", "Maya: My favourite food is ramen."]
     assert len(state["history"]) == 3 and sum(1 for _, by in state["history"] if by) == 1
     assert not (tmp_path / "data" / "chroma").exists()  # nothing went to an embedded Chroma
+
+
+def test_a_chroma_server_that_went_away_gives_a_typed_error_and_loses_nothing(tmp_path: Path, static_embeddings):
+    from langchain_lightmem import LightMem, LightMemConfig
+    from langchain_lightmem.errors import StoreUnavailableError
+    from tests.integration.servers import chroma_server
+
+    with chroma_server(tmp_path / "server") as url:
+        host, port = url.removeprefix("http://").split(":")
+        config = LightMemConfig(data_dir=tmp_path / "d", chroma={"mode": "http", "host": host, "port": int(port)})
+        memory = LightMem(config, embeddings=static_embeddings)
+        memory.add([{"id": "m0", "role": "user", "content": "I like ramen."}], namespace="maya")
+        memory.flush("maya")
+    # the server is stopped: accepting still works (the journal), reads say what is wrong
+    result = memory.add([{"id": "m1", "role": "user", "content": "I live in Leeds."}], namespace="maya")
+    assert result.accepted == ["m1"] and result.deferred_error
+    with pytest.raises(StoreUnavailableError, match=f"{host}:{port}"):
+        memory.search("maya", "Leeds", k=2)
+    assert [m.id for m in memory.journal.messages(("maya",))] == ["m0", "m1"]
+    memory.close()
