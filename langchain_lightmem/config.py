@@ -32,6 +32,11 @@ class ChromaConfig(_Section):
     ``persistent`` (default) is an embedded Chroma in ``<data_dir>/chroma``; one process at a time may open it.
     ``http`` talks to a ``chroma run`` server, which several processes (ingestion, a consolidation cron) may
     share. ``ephemeral`` keeps everything in memory (tests, notebooks).
+
+    ``layout`` chooses how namespaces map to collections: ``collections`` (default) gives each namespace its own
+    pair, searched without a filter; ``buckets`` hashes each namespace to one of ``buckets`` shared pairs and
+    restricts every read and delete to it with a ``where`` clause (docs/configuration.md, docs/benchmarks.md
+    "10k tenants on one Chroma server").
     """
 
     mode: Literal["persistent", "http", "ephemeral"] = "persistent"
@@ -41,7 +46,27 @@ class ChromaConfig(_Section):
     ssl: bool = False
     headers: dict[str, str] = Field(default_factory=dict)
     collection: str = Field(
-        "lightmem_memories", min_length=3, max_length=512, description="One collection, scoped by namespace."
+        "lightmem_memories",
+        min_length=3,
+        max_length=512,
+        description="Prefix of the memory collections' names (two per namespace, or the buckets).",
+    )
+    layout: Literal["collections", "buckets"] = Field(
+        "collections",
+        description=(
+            "'collections': a current and a history collection per namespace (~2.8 MB of server RAM each). "
+            "'buckets': a fixed number of shared collections, each namespace hashed to one and every read filtered "
+            "by its key (for thousands of namespaces on one server). Env: LIGHTMEM_CHROMA_LAYOUT. Existing "
+            "memories are not moved when this changes."
+        ),
+    )
+    buckets: int = Field(
+        256,
+        ge=1,
+        description=(
+            "Bucket collections in the 'buckets' layout (each has a history twin). Recorded in every bucket and "
+            "checked on open: changing it would move namespaces to other buckets."
+        ),
     )
 
 
@@ -419,13 +444,19 @@ class LightMemConfig(_Section):
         """A config from the environment (deployments, ``langgraph dev``), then ``overrides``.
 
         ``LIGHTMEM_DATA_DIR`` (data folder), ``LIGHTMEM_CHROMA_URL`` (``http://host:port`` of a Chroma server),
+        ``LIGHTMEM_CHROMA_LAYOUT`` (``collections`` or ``buckets``, see :class:`ChromaConfig`),
         ``LIGHTMEM_EMBEDDINGS`` (``minilm``, ``static``, or a sentence-transformers path / hub id),
         ``LIGHTMEM_POSTGRES_URL`` (the journal and the lexical index on that PostgreSQL server) with
         ``LIGHTMEM_POSTGRES_SCHEMA`` (default ``lightmem``).
         """
         values: dict[str, object] = {}
+        chroma: dict[str, object] = {}
         if url := os.environ.get("LIGHTMEM_CHROMA_URL"):
-            values["chroma"] = chroma_server(url)
+            chroma.update(chroma_server(url))
+        if layout := os.environ.get("LIGHTMEM_CHROMA_LAYOUT"):
+            chroma["layout"] = layout
+        if chroma:
+            values["chroma"] = chroma
         if name := os.environ.get("LIGHTMEM_EMBEDDINGS"):
             values["embeddings"] = embeddings_named(name)
         if postgres_url := os.environ.get("LIGHTMEM_POSTGRES_URL"):

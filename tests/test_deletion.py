@@ -14,6 +14,17 @@ from langchain_lightmem.memory import saved_entry_id
 from tests.helpers import files_containing
 
 
+@pytest.fixture(params=[{"layout": "collections"}, {"layout": "buckets", "buckets": 1}], ids=["collections", "buckets"])
+def make_memory(request, make_memory):
+    """Every deletion test on both Chroma layouts (``buckets: 1``: alice and bob share one bucket)."""
+
+    def factory(*args, **config):
+        config.setdefault("chroma", request.param)
+        return make_memory(*args, **config)
+
+    return factory
+
+
 def populate(memory) -> None:
     for ns, secret in (("alice", "Alice's PIN is 4471"), ("bob", "Bob's PIN is 9902")):
         memory.add(

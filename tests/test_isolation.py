@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,16 +47,21 @@ operation = st.one_of(
 )
 
 
+# Both layouts; ``buckets: 1`` puts every namespace into one shared bucket (the hardest case for isolation).
+LAYOUTS = [{"layout": "collections"}, {"layout": "buckets", "buckets": 1}]
+
+
+@pytest.mark.parametrize("chroma", LAYOUTS, ids=["collections", "buckets"])
 @settings(
     max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(ops=st.lists(operation, min_size=1, max_size=14), data=st.data())
-def test_no_result_ever_comes_from_another_namespace(static_embeddings, ops, data):
+def test_no_result_ever_comes_from_another_namespace(static_embeddings, chroma, ops, data):
     owner: dict[str, tuple[str, ...]] = {}  # message id -> namespace that sent it
     with tempfile.TemporaryDirectory() as tmp:
-        memory = LightMem(LightMemConfig(data_dir=Path(tmp)), embeddings=static_embeddings)
+        memory = LightMem(LightMemConfig(data_dir=Path(tmp), chroma=chroma), embeddings=static_embeddings)
         try:
             for step, (kind, ns, arg) in enumerate(ops):
                 if kind == "add":
@@ -94,3 +100,33 @@ def test_no_result_ever_comes_from_another_namespace(static_embeddings, ops, dat
                 assert stats.pending == len([e for e in entries if e.pending])
         finally:
             memory.close()
+
+
+def test_two_namespaces_in_one_bucket_never_see_each_other(make_memory):
+    memory = make_memory(chroma={"layout": "buckets", "buckets": 1})
+    for ns, secret in (("alice", "Alice's locker code is 4471"), ("bob", "Bob's locker code is 9902")):
+        memory.add([{"id": "1", "role": "user", "content": secret}], namespace=ns, thread_id="t")  # same message id
+        memory.flush(ns)
+        memory.remember(ns, f"{ns} keeps a spare key under the mat", key="key")  # same saved key
+    assert memory.store.collection_name(("alice",)) == memory.store.collection_name(("bob",))
+    for mode in ("hybrid", "dense", "lexical"):
+        for ns, own, foreign in (("alice", "4471", "9902"), ("bob", "9902", "4471")):
+            hits = memory.search(ns, "locker code spare key", k=50, mode=mode, include_history=True)
+            assert hits and all(h.entry.namespace == (ns,) for h in hits), mode
+            assert any(own in h.entry.text for h in hits) and not any(foreign in h.entry.text for h in hits)
+    alice, bob = memory.entries("alice", include_pending=True), memory.entries("bob", include_pending=True)
+    assert alice and bob and {e.namespace for e in alice} == {("alice",)} and {e.namespace for e in bob} == {("bob",)}
+    assert memory.get("bob", [e.id for e in alice]) == [] and len(memory.get("alice", [e.id for e in alice])) == len(alice)
+
+    memory.forget("alice")
+    assert memory.entries("alice", include_history=True, include_pending=True) == []
+    assert memory.search("alice", "locker code", k=50, include_history=True) == []
+    assert [e.id for e in memory.entries("bob", include_pending=True)] == [e.id for e in bob]
+    assert any("9902" in h.entry.text for h in memory.search("bob", "locker code", k=50))
+    store = memory.store
+    for history in (False, True):
+        name = store.collection_name(("bob",), history=history)
+        if name in {c.name for c in store.client.list_collections()}:
+            raw = store.client.get_collection(name).get(include=["metadatas", "documents"])
+            assert {m["namespace"] for m in raw["metadatas"]} <= {"bob"}
+            assert not any("4471" in d or "alice" in d for d in raw["documents"])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -9,7 +10,13 @@ from langchain_lightmem.config import ChromaConfig
 from langchain_lightmem.errors import ConfigurationError, StoreError
 from langchain_lightmem.long_term.store import ChromaMemoryStore, entry_where
 from langchain_lightmem.models import CachedEmbeddings
-from langchain_lightmem.types import MemoryEntry
+from langchain_lightmem.types import MemoryEntry, namespace_key
+
+
+@pytest.fixture(params=["collections", "buckets"])
+def chroma_config(request) -> ChromaConfig:
+    """Every store test runs on both layouts; ``buckets: 1`` puts every namespace in one shared bucket."""
+    return ChromaConfig(layout=request.param, buckets=1)
 
 
 def entry(i: int, ns=("a",), **kw) -> MemoryEntry:
@@ -34,26 +41,29 @@ def test_entry_where_combines_time_range_and_filters():
         entry_where("namespace = b")  # type: ignore[arg-type]
 
 
-def test_each_namespace_has_its_own_collections(tmp_path, static_embeddings):
-    store = ChromaMemoryStore(ChromaConfig(), tmp_path, static_embeddings)
+def test_namespaces_are_kept_apart(tmp_path, static_embeddings, chroma_config):
+    store = ChromaMemoryStore(chroma_config, tmp_path, static_embeddings)
     store.upsert([entry(1, ns=("a",)), entry(2, ns=("org", "a"))])
     assert store.namespaces() == [("a",), ("org", "a")]
-    assert store.collection_name(("a",)) != store.collection_name(("org", "a"))
+    if chroma_config.layout == "collections":
+        assert store.collection_name(("a",)) != store.collection_name(("org", "a"))
+    else:  # one bucket holds both
+        assert store.collection_name(("a",)) == store.collection_name(("org", "a")) == "lightmem_memories_b000"
     assert [h.entry.id for h in store.search(("a",), "fact", k=10)] == ["e1-a"]
     assert store.search(("nobody",), "fact", k=10) == [] and store.namespaces() == [("a",), ("org", "a")]
     assert store.delete_namespace(("a",)) == 1 and store.namespaces() == [("org", "a")]
 
 
-def test_upsert_clears_fields_that_became_unset(tmp_path, static_embeddings):
-    store = ChromaMemoryStore(ChromaConfig(), tmp_path, static_embeddings)
+def test_upsert_clears_fields_that_became_unset(tmp_path, static_embeddings, chroma_config):
+    store = ChromaMemoryStore(chroma_config, tmp_path, static_embeddings)
     store.upsert([entry(1, speaker="Al", thread_id="t")])
     store.upsert([entry(1)])
     (back,) = store.get(("a",), ["e1-a"])
     assert back.speaker is None and back.thread_id is None
 
 
-def test_add_never_overwrites_current_or_history(tmp_path, static_embeddings):
-    store = ChromaMemoryStore(ChromaConfig(), tmp_path, static_embeddings)
+def test_add_never_overwrites_current_or_history(tmp_path, static_embeddings, chroma_config):
+    store = ChromaMemoryStore(chroma_config, tmp_path, static_embeddings)
     first = entry(1)
     store.add([first])
     store.supersede([first.model_copy(update={"superseded_by": "e2-a", "valid_to": datetime(2024, 3, 1, tzinfo=UTC)})])
@@ -63,8 +73,8 @@ def test_add_never_overwrites_current_or_history(tmp_path, static_embeddings):
     assert old.superseded_by == "e2-a"
 
 
-def test_an_interrupted_move_to_history_is_completed_on_read(tmp_path, static_embeddings):
-    store = ChromaMemoryStore(ChromaConfig(), tmp_path, static_embeddings)
+def test_an_interrupted_move_to_history_is_completed_on_read(tmp_path, static_embeddings, chroma_config):
+    store = ChromaMemoryStore(chroma_config, tmp_path, static_embeddings)
     original = entry(1)
     store.add([original])
     moved = original.model_copy(update={"superseded_by": "x", "valid_to": datetime(2024, 3, 1, tzinfo=UTC)})
@@ -74,18 +84,18 @@ def test_an_interrupted_move_to_history_is_completed_on_read(tmp_path, static_em
     assert back.superseded_by == "x" and store.count(("a",)) == 0 and store.count(("a",), include_history=True) == 1
 
 
-def test_relative_data_folders_do_not_alias_after_chdir(tmp_path, static_embeddings, monkeypatch):
+def test_relative_data_folders_do_not_alias_after_chdir(tmp_path, static_embeddings, monkeypatch, chroma_config):
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
     monkeypatch.chdir(tmp_path / "one")
-    ChromaMemoryStore(ChromaConfig(), Path("memory"), static_embeddings).upsert([entry(1)])
+    ChromaMemoryStore(chroma_config, Path("memory"), static_embeddings).upsert([entry(1)])
     monkeypatch.chdir(tmp_path / "two")
-    store = ChromaMemoryStore(ChromaConfig(), Path("memory"), static_embeddings)
+    store = ChromaMemoryStore(chroma_config, Path("memory"), static_embeddings)
     assert store.count(("a",)) == 0 and (tmp_path / "two" / "memory").exists()
 
 
-def test_metadata_round_trip(tmp_path, static_embeddings):
-    store = ChromaMemoryStore(ChromaConfig(), tmp_path, static_embeddings)
+def test_metadata_round_trip(tmp_path, static_embeddings, chroma_config):
+    store = ChromaMemoryStore(chroma_config, tmp_path, static_embeddings)
     original = entry(1, ns=("org", "a"), thread_id="t", speaker="Al", role="user", model="m")
     store.upsert([original])
     (back,) = store.get(("org", "a"), [original.id])
@@ -93,8 +103,8 @@ def test_metadata_round_trip(tmp_path, static_embeddings):
     assert store.get(("org",), [original.id]) == []  # exact namespace only
 
 
-def test_history_hidden_by_default(tmp_path, static_embeddings):
-    store = ChromaMemoryStore(ChromaConfig(), tmp_path, static_embeddings)
+def test_history_hidden_by_default(tmp_path, static_embeddings, chroma_config):
+    store = ChromaMemoryStore(chroma_config, tmp_path, static_embeddings)
     store.upsert([entry(1), entry(2)])
     store.supersede([entry(2, superseded_by="e1-a", valid_to=datetime(2024, 2, 1, tzinfo=UTC))])
     assert [h.entry.id for h in store.search(("a",), "fact", k=5)] == ["e1-a"]
@@ -102,10 +112,10 @@ def test_history_hidden_by_default(tmp_path, static_embeddings):
     assert store.count(("a",)) == 1 and store.count(("a",), include_history=True) == 2
 
 
-def test_reopening_with_other_embeddings_is_refused(tmp_path, static_embeddings):
-    ChromaMemoryStore(ChromaConfig(), tmp_path, static_embeddings).upsert([entry(1)])
+def test_reopening_with_other_embeddings_is_refused(tmp_path, static_embeddings, chroma_config):
+    ChromaMemoryStore(chroma_config, tmp_path, static_embeddings).upsert([entry(1)])
     other = CachedEmbeddings(lambda texts: [[1.0] * 64 for _ in texts], model_id="other-model")
-    reopened = ChromaMemoryStore(ChromaConfig(), tmp_path, other)
+    reopened = ChromaMemoryStore(chroma_config, tmp_path, other)
     with pytest.raises(ConfigurationError, match="tokenlearn-static-64d"):
         reopened.search(("a",), "fact")
 
@@ -113,3 +123,91 @@ def test_reopening_with_other_embeddings_is_refused(tmp_path, static_embeddings)
 def test_unreachable_server_says_how_to_start_one(tmp_path, static_embeddings):
     with pytest.raises(StoreError, match="chroma run"):
         ChromaMemoryStore(ChromaConfig(mode="http", port=1), tmp_path, static_embeddings)
+
+
+# -- the buckets layout ------------------------------------------------------------------------------------------
+
+
+def bucket_store(tmp_path, embeddings, buckets: int = 1) -> ChromaMemoryStore:
+    return ChromaMemoryStore(ChromaConfig(layout="buckets", buckets=buckets), tmp_path, embeddings)
+
+
+def test_a_namespace_is_hashed_to_a_numbered_bucket(tmp_path, static_embeddings):
+    store = bucket_store(tmp_path, static_embeddings, buckets=256)
+    digest = hashlib.blake2b(namespace_key(("org", "a")).encode(), digest_size=12).digest()
+    number = int.from_bytes(digest, "big") % 256
+    assert store.collection_name(("org", "a")) == f"lightmem_memories_b{number:03d}"
+    assert store.collection_name(("org", "a"), history=True) == f"lightmem_memories_b{number:03d}_h"
+    assert {store.collection_name((f"user-{i}",)) for i in range(2000)} <= {
+        f"lightmem_memories_b{n:03d}" for n in range(256)
+    }
+
+
+def test_every_document_in_a_bucket_carries_its_namespace_digest(tmp_path, static_embeddings):
+    store = bucket_store(tmp_path, static_embeddings)
+    store.upsert([entry(1, ns=("a",)), entry(2, ns=("b",))])
+    raw = store.client.get_collection(store.collection_name(("a",))).get(include=["metadatas"])
+    digests = {i: m["lightmem_ns"] for i, m in zip(raw["ids"], raw["metadatas"], strict=True)}
+    assert digests["e1-a"] != digests["e2-b"] and "a" not in digests.values()
+
+
+def test_an_id_used_by_another_namespace_in_the_bucket_is_refused_not_overwritten(tmp_path, static_embeddings):
+    store = bucket_store(tmp_path, static_embeddings)
+    mine = entry(1, ns=("a",)).model_copy(update={"id": "same"})
+    theirs = entry(2, ns=("b",)).model_copy(update={"id": "same"})
+    store.upsert([mine])
+    with pytest.raises(StoreError, match="another namespace"):
+        store.upsert([theirs])
+    with pytest.raises(StoreError, match="another namespace"):
+        store.add([theirs])
+    assert [e.text for e in store.get(("a",), ["same"])] == ["fact 1"] and store.get(("b",), ["same"]) == []
+    assert store.delete(("b",), ["same"]) == 0 and store.count(("a",)) == 1
+
+
+def test_every_read_stays_inside_the_namespace_of_a_shared_bucket(tmp_path, static_embeddings):
+    store = bucket_store(tmp_path, static_embeddings)
+    a, b = ("a",), ("b",)
+    store.upsert([entry(1, ns=a), entry(2, ns=a), entry(3, ns=b)])
+    store.supersede([entry(2, ns=a, superseded_by="e1-a", valid_to=datetime(2024, 2, 1, tzinfo=UTC))])
+    assert {h.entry.id for h in store.search(b, "fact", k=10, include_history=True)} == {"e3-b"}
+    assert {h.entry.id for h in store.search(a, "fact", k=10, include_history=True)} == {"e1-a", "e2-a"}
+    vector = static_embeddings.embed_query("fact 1")
+    assert [i for i, _ in store.dense_search(b, vector, k=10, include_history=True)] == ["e3-b"]
+    assert [h.entry.id for h in store.neighbours(b, [vector], k=10)[0]] == ["e3-b"]
+    assert store.get(b, ["e1-a", "e2-a"]) == [] and store.get_with_vectors(b, ["e1-a"]) == []
+    assert store.fetch(b, ["e1-a", "e3-b"], include_history=True).keys() == {"e3-b"}
+    assert store.event_times(b, ["e1-a"]) == {} and store.pending_ids(b) == set()
+    assert [e.id for e in store.list(b, include_history=True)] == ["e3-b"]
+    assert store.count(a) == 1 and store.count(a, include_history=True) == 2 and store.count(b) == 1
+    assert store.delete(b, ["e1-a", "e2-a"]) == 0 and store.count(a, include_history=True) == 2
+    assert store.namespaces() == [a, b]
+
+
+def test_delete_namespace_in_a_bucket_deletes_its_documents_only(tmp_path, static_embeddings):
+    store = bucket_store(tmp_path, static_embeddings)
+    a, b = ("a",), ("b",)
+    store.upsert([entry(1, ns=a), entry(2, ns=a), entry(3, ns=b)])
+    store.supersede([entry(2, ns=a, superseded_by="e1-a", valid_to=datetime(2024, 2, 1, tzinfo=UTC))])
+    assert store.delete_namespace(a) == 2 and store.delete_namespace(a) == 0
+    for history in (False, True):
+        raw = store.client.get_collection(store.collection_name(a, history=history)).get(include=["metadatas"])
+        assert all(m["namespace"] == "b" for m in raw["metadatas"])
+    assert store.namespaces() == [b] and [e.id for e in store.list(b)] == ["e3-b"]
+
+
+def test_a_bucket_deleted_elsewhere_is_recreated_on_write(tmp_path, static_embeddings):
+    store = bucket_store(tmp_path, static_embeddings)
+    store.upsert([entry(1, ns=("a",))])
+    assert store.count(("a",)) == 1  # the handle is cached now
+    store.client.delete_collection(store.collection_name(("a",)))  # as another process sharing the server would
+    assert store.search(("a",), "fact") == [] and store.count(("a",)) == 0
+    store.upsert([entry(2, ns=("b",))])
+    assert [e.id for e in store.list(("b",))] == ["e2-b"]
+
+
+def test_changing_the_bucket_count_is_refused(tmp_path, static_embeddings):
+    bucket_store(tmp_path, static_embeddings, buckets=1).upsert([entry(1)])
+    store = bucket_store(tmp_path, static_embeddings, buckets=2)
+    in_bucket_0 = next(ns for ns in ((f"u{i}",) for i in range(100)) if store.collection_name(ns).endswith("_b000"))
+    with pytest.raises(ConfigurationError, match="buckets"):
+        store.count(in_bucket_0)
