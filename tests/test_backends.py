@@ -193,7 +193,7 @@ def test_forget_leaves_no_row_of_the_namespace(memory_on: Callable[..., LightMem
     )
     memory.add(turns(), namespace="bob")
     memory.flush("bob")
-    collection = memory.store.collection_name(("zoe-7f3a",))
+    collection = memory.store.index_name(("zoe-7f3a",))
     needles = ["zoe-7f3a", "beehives", "Buckfast", "Croix-Rousse", collection]
     assert rows_mentioning(memory, needles)  # the scan does find the namespace while it is there
 

@@ -116,7 +116,8 @@ def test_two_namespaces_in_one_bucket_never_see_each_other(make_memory):
             assert any(own in h.entry.text for h in hits) and not any(foreign in h.entry.text for h in hits)
     alice, bob = memory.entries("alice", include_pending=True), memory.entries("bob", include_pending=True)
     assert alice and bob and {e.namespace for e in alice} == {("alice",)} and {e.namespace for e in bob} == {("bob",)}
-    assert memory.get("bob", [e.id for e in alice]) == [] and len(memory.get("alice", [e.id for e in alice])) == len(alice)
+    ids = [e.id for e in alice]
+    assert memory.get("bob", ids) == [] and len(memory.get("alice", ids)) == len(alice)
 
     memory.forget("alice")
     assert memory.entries("alice", include_history=True, include_pending=True) == []

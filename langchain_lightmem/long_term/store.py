@@ -15,6 +15,14 @@ recorded in the collection's metadata, with the embedding model, which is checke
 computed by our embedder and passed explicitly: Chroma's default embedding function (which downloads a model) is
 never used.
 
+The ``buckets`` layout (``ChromaConfig.layout``) is for thousands of namespaces on one server, where a pair of
+collections each would cost gigabytes: a namespace is hashed (blake2b of its key) to one of ``chroma.buckets``
+pairs named ``<chroma.collection>_b<NNN>`` (``_h`` for history). Every document carries its namespace's digest
+(``lightmem_ns``), and every read, count and delete goes through :meth:`ChromaMemoryStore._scope`, which ANDs that
+digest with the caller's filter; a write refuses an id that another namespace already uses in the bucket. Isolation
+is then by filter, not physical: the same code paths, one ``where`` clause more. ``docs/benchmarks.md`` ("10k
+tenants on one Chroma server") has the measurements behind it.
+
 With a :class:`~langchain_lightmem.long_term.lexical.LexicalIndex`, every write (``add``, ``upsert``,
 ``supersede``, ``delete``, ``delete_namespace``) also updates the namespace's BM25 index, so hybrid search never
 rebuilds it; an index found inconsistent after a crash is rebuilt from Chroma on first use.
@@ -25,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import logging
 import threading
@@ -54,6 +63,8 @@ logger = logging.getLogger(__name__)
 
 _CHUNK = 1000
 _QUERY_CHUNK = 256
+_PAGE = 5000
+_NS_KEY = "lightmem_ns"  # buckets layout: the namespace's digest on every document
 TimeRange = tuple[datetime | None, datetime | None]
 
 
@@ -105,6 +116,11 @@ def entry_where(
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+
+def _digest(namespace: Namespace) -> str:
+    """A stable digest of the namespace: its collections' names, its bucket, its documents' ``lightmem_ns``."""
+    return hashlib.blake2b(namespace_key(namespace).encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
 def _is_missing_collection(exc: BaseException) -> bool:
@@ -167,10 +183,12 @@ def _revalidating(
 
 
 class ChromaMemoryStore:
-    """Memory entries with their vectors, in a current and a history collection per namespace.
+    """Memory entries with their vectors, in a current and a history collection per namespace, or (``buckets``
+    layout) in the shared current and history bucket the namespace hashes to, every access filtered by it.
 
     Args:
-        config: where Chroma lives (embedded folder, server, or in memory) and the collection-name prefix.
+        config: where Chroma lives (embedded folder, server, or in memory), the collection-name prefix and the
+            layout (``collections`` or ``buckets``).
         path: folder for the embedded client.
         embeddings: the embedder; its ``model_id`` is recorded on each collection and checked when it is opened.
         lexical: the BM25 index kept in step with every write (hybrid and lexical search need it).
@@ -184,14 +202,30 @@ class ChromaMemoryStore:
         self.lexical = lexical
         self.model_id = embeddings_model_id(embeddings)
         self.client = _client(config, path)
+        self.buckets = config.buckets if config.layout == "buckets" else None
         self._collections: dict[tuple[Namespace, bool], Any] = {}
         self._lock = threading.Lock()
 
     # -- collections ----------------------------------------------------------------------------------------
 
     def collection_name(self, namespace: Namespace, *, history: bool = False) -> str:
-        digest = hashlib.blake2b(namespace_key(namespace).encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
-        return f"{self.config.collection}_{digest}{'_h' if history else ''}"
+        """The Chroma collection holding the namespace's current (or history) entries: its own, or its bucket."""
+        suffix = "_h" if history else ""
+        if self.buckets is not None:
+            return f"{self.config.collection}_b{int(_digest(namespace), 16) % self.buckets:03d}{suffix}"
+        return f"{self.config.collection}_{_digest(namespace)}{suffix}"
+
+    def index_name(self, namespace: Namespace) -> str:
+        """The namespace's name in the lexical index (its collection's name in the ``collections`` layout)."""
+        return f"{self.config.collection}_{_digest(namespace)}"
+
+    def _scope(self, namespace: Namespace, where: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """``where`` restricted to the namespace: in a bucket, its digest AND the caller's filter (which can then
+        narrow a read but never widen it); in the namespace's own collection, ``where`` unchanged."""
+        if self.buckets is None:
+            return dict(where) if where else None
+        mine = {_NS_KEY: _digest(namespace)}
+        return {"$and": [mine, dict(where)]} if where else mine
 
     def _collection(self, namespace: Namespace, *, history: bool = False, create: bool = False) -> Any | None:
         """The namespace's current (or history) collection; ``None`` when it does not exist and ``create`` is off."""
@@ -202,15 +236,16 @@ class ChromaMemoryStore:
             return cached
         name = self.collection_name(namespace, history=history)
         if create:
+            owner: dict[str, Any] = (
+                {"lightmem_buckets": self.buckets}
+                if self.buckets is not None
+                else {"lightmem_namespace": namespace_key(namespace)}
+            )
             collection = self.client.get_or_create_collection(
                 name,
                 embedding_function=None,
                 configuration={"hnsw": {"space": "cosine"}},
-                metadata={
-                    "lightmem_namespace": namespace_key(namespace),
-                    "embedding_model": self.model_id,
-                    "history": history,
-                },
+                metadata={**owner, "embedding_model": self.model_id, "history": history},
             )
         else:
             try:
@@ -218,7 +253,14 @@ class ChromaMemoryStore:
             except Exception:  # Chroma raises NotFoundError / ValueError depending on the client
                 return None
         meta = collection.metadata or {}
-        if meta.get("lightmem_namespace") != namespace_key(namespace):
+        if self.buckets is not None:
+            if meta.get("lightmem_buckets") != self.buckets:
+                raise ConfigurationError(
+                    f"collection {name!r} was made for chroma.buckets={meta.get('lightmem_buckets')!r}, not "
+                    f"{self.buckets}: another count would move namespaces to other buckets; set chroma.buckets back "
+                    "or use another chroma.collection"
+                )
+        elif meta.get("lightmem_namespace") != namespace_key(namespace):
             raise StoreError(f"collection {name!r} belongs to another namespace; is chroma.collection shared?")
         stored = meta.get("embedding_model")
         if stored and stored != self.model_id:
@@ -238,7 +280,7 @@ class ChromaMemoryStore:
             self._collections.clear()
         if self.lexical is not None:
             for namespace in cached:
-                self.lexical.invalidate(self.collection_name(namespace))
+                self.lexical.invalidate(self.index_name(namespace))
 
     def _both(self, namespace: Namespace, *, include_history: bool = True) -> list[Any]:
         found = [self._collection(namespace)]
@@ -247,12 +289,24 @@ class ChromaMemoryStore:
         return [c for c in found if c is not None]
 
     def namespaces(self) -> list[Namespace]:
-        """Every namespace that has a memory collection."""
+        """Every namespace that has a memory collection, or (``buckets`` layout) a document in a bucket.
+
+        In the ``buckets`` layout this reads the metadata of every document of every bucket (paged): its cost grows
+        with the number of entries. ``LightMem.namespaces()`` (the journal) answers without touching Chroma.
+        """
         found: set[Namespace] = set()
         for collection in self.client.list_collections():
             meta = collection.metadata or {}
-            if collection.name.startswith(f"{self.config.collection}_") and "lightmem_namespace" in meta:
+            if not collection.name.startswith(f"{self.config.collection}_"):
+                continue
+            if self.buckets is None and "lightmem_namespace" in meta:
                 found.add(key_to_namespace(meta["lightmem_namespace"]))
+            elif self.buckets is not None and meta.get("lightmem_buckets") == self.buckets:
+                for start in itertools.count(0, _PAGE):
+                    page = collection.get(include=["metadatas"], limit=_PAGE, offset=start)["metadatas"]
+                    found.update(key_to_namespace(m["namespace"]) for m in page if m and "namespace" in m)
+                    if len(page) < _PAGE:
+                        break
         return sorted(found)
 
     # -- writes ---------------------------------------------------------------------------------------------
@@ -268,7 +322,11 @@ class ChromaMemoryStore:
         again (the message vectors computed at accept time).
         """
         for namespace, group in _by_namespace(entries).items():
-            known = {r["id"] for c in self._both(namespace) for r in _get_rows(c, [e.id for e in group], [])}
+            known = {
+                r["id"]
+                for c in self._both(namespace)
+                for r in _get_rows(c, [e.id for e in group], [], self._scope(namespace))
+            }
             fresh = [e for e in group if e.id not in known]
             if fresh:
                 with self._indexing(namespace) as index:
@@ -294,9 +352,11 @@ class ChromaMemoryStore:
             return set()
         if self.lexical is not None:
             index = self._lexical_ready(namespace)
-            return set(index.ids_with_prefix(self.collection_name(namespace), PENDING_PREFIX))
+            return set(index.ids_with_prefix(self.index_name(namespace), PENDING_PREFIX))
         collection = self._collection(namespace)
-        return set(collection.get(where={"method": PENDING}, include=[])["ids"]) if collection is not None else set()
+        if collection is None:
+            return set()
+        return set(collection.get(where=self._scope(namespace, {"method": PENDING}), include=[])["ids"])
 
     @_revalidating(None)
     def supersede(self, entries: Sequence[MemoryEntry]) -> None:
@@ -310,12 +370,12 @@ class ChromaMemoryStore:
                 current = self._collection(namespace)
                 vectors: dict[str, list[float]] = {}
                 if current is not None:
-                    rows = _get_rows(current, [e.id for e in group], ["embeddings"])
+                    rows = _get_rows(current, [e.id for e in group], ["embeddings"], self._scope(namespace))
                     vectors = {r["id"]: r["embeddings"] for r in rows}
                 history = self._collection(namespace, history=True, create=True)
                 self._write(history, group, replace=True, vectors=[vectors.get(e.id) for e in group])
                 if current is not None:
-                    current.delete(ids=[e.id for e in group])
+                    current.delete(ids=[e.id for e in group], where=self._scope(namespace))
                 index.upsert(group, history=True)
 
     def _write(
@@ -326,6 +386,12 @@ class ChromaMemoryStore:
         replace: bool,
         vectors: Sequence[Sequence[float] | np.ndarray | None] | None = None,
     ) -> None:
+        if not entries:
+            return
+        namespace = entries[0].namespace  # callers write one namespace at a time
+        if self.buckets is not None:
+            self._refuse_foreign_ids(collection, namespace, [e.id for e in entries])
+        stamp = {_NS_KEY: _digest(namespace)} if self.buckets is not None else {}
         missing = [i for i, v in enumerate(vectors or [None] * len(entries)) if v is None]
         computed = self.embeddings.embed_documents([entries[i].text for i in missing]) if missing else []
         final = list(vectors or [None] * len(entries))
@@ -338,8 +404,21 @@ class ChromaMemoryStore:
                 ids=[e.id for e in chunk],
                 documents=[e.text for e in chunk],
                 embeddings=[[float(x) for x in v] for v in final[start : start + _CHUNK] if v is not None],
-                metadatas=[e.to_metadata(clear_unset=replace) for e in chunk],
+                metadatas=[{**e.to_metadata(clear_unset=replace), **stamp} for e in chunk],
             )
+
+    def _refuse_foreign_ids(self, collection: Any, namespace: Namespace, ids: Sequence[str]) -> None:
+        """A bucket holds one document per id: writing an id that another namespace uses there would overwrite
+        that namespace's entry. LightMem's ids are derived from the namespace, so only a foreign caller gets here."""
+        foreign = {_NS_KEY: {"$ne": _digest(namespace)}}
+        for start in range(0, len(ids), _CHUNK):
+            taken = collection.get(ids=list(ids[start : start + _CHUNK]), where=foreign, include=[])["ids"]
+            if taken:
+                raise StoreError(
+                    f"entry ids {sorted(taken)[:3]} are used by another namespace in bucket {collection.name!r}; "
+                    "in the buckets layout entry ids must be unique across namespaces (derive them from the "
+                    "namespace, as LightMem does)"
+                )
 
     @_revalidating(lambda *a, **k: 0)
     def delete(self, namespace: Namespace, ids: Sequence[str]) -> int:
@@ -347,15 +426,21 @@ class ChromaMemoryStore:
         deleted = 0
         with self._indexing(namespace) as index:
             for collection in self._both(namespace):
-                mine = [r["id"] for r in _get_rows(collection, ids, [])]
+                mine = [r["id"] for r in _get_rows(collection, ids, [], self._scope(namespace))]
                 if mine:
-                    collection.delete(ids=mine)
+                    collection.delete(ids=mine, where=self._scope(namespace))
                     deleted += len(mine)
             index.delete(ids)
         return deleted
 
     def delete_namespace(self, namespace: Namespace) -> int:
-        """Delete every entry of the namespace, history included (drops its collections). Returns how many.
+        """Delete every entry of the namespace, history included. Returns how many.
+
+        In the ``collections`` layout its two collections are dropped (with their vector files, which
+        ``LightMem.vacuum`` then removes from an embedded folder). In the ``buckets`` layout its documents are
+        deleted from the shared buckets by ``where``: the text and metadata leave Chroma's SQLite (``vacuum`` then
+        compacts it), but the bucket's HNSW index only marks the vectors deleted; their floats can stay in its
+        files until Chroma rebuilds or compacts that index, which ``vacuum`` does not do.
 
         Safe to race: a collection another thread or process already deleted counts as deleted.
         """
@@ -368,15 +453,20 @@ class ChromaMemoryStore:
             if collection is None:
                 continue
             try:
-                removed += collection.count()
-                self.client.delete_collection(collection.name)
+                if self.buckets is not None:
+                    scope = self._scope(namespace)
+                    removed += len(collection.get(where=scope, include=[])["ids"])
+                    collection.delete(where=scope)
+                else:
+                    removed += collection.count()
+                    self.client.delete_collection(collection.name)
             except Exception as exc:
                 if not _is_missing_collection(exc):
                     raise
             with self._lock:
                 self._collections.pop((namespace, history), None)
         if self.lexical is not None:
-            self.lexical.drop(self.collection_name(namespace))
+            self.lexical.drop(self.index_name(namespace))
         return removed
 
     @contextlib.contextmanager
@@ -384,7 +474,7 @@ class ChromaMemoryStore:
         """Around one Chroma write of a namespace: its lexical index is marked pending first, and the body updates
         it once Chroma has the change. A write that fails half-way leaves the mark: the index is rebuilt from
         Chroma on next use."""
-        write = _IndexWrite(self.lexical, self.collection_name(namespace))
+        write = _IndexWrite(self.lexical, self.index_name(namespace))
         if self.lexical is not None:
             self.lexical.begin_write(write.name)
         try:
@@ -411,7 +501,7 @@ class ChromaMemoryStore:
         if not collections:
             return []
         vector = self.embeddings.embed_query(query) if isinstance(query, str) else list(query)
-        scope = entry_where(where, time_range=time_range)
+        scope = self._scope(namespace, entry_where(where, time_range=time_range))
         results: list[SearchResult] = []
         for collection in collections:
             try:
@@ -436,7 +526,7 @@ class ChromaMemoryStore:
                 "lexical and hybrid search need a lexical index: build the store with lexical=LexicalIndex(path) "
                 "(LightMem does), or use retrieval mode 'dense'"
             )
-        name = self.collection_name(namespace)
+        name = self.index_name(namespace)
         if self.lexical.checked(name):
             return self.lexical
         if self.lexical.needs_rebuild(name, self.count(namespace, include_history=True)):
@@ -444,7 +534,11 @@ class ChromaMemoryStore:
             rows: dict[bool, list[LexicalRow]] = {}
             for history in (False, True):
                 collection = self._collection(namespace, history=history)
-                res = collection.get(include=["documents", "metadatas"]) if collection is not None else None
+                res = (
+                    collection.get(where=self._scope(namespace), include=["documents", "metadatas"])
+                    if collection is not None
+                    else None
+                )
                 entries = (
                     [MemoryEntry.from_record(i, d, m) for i, d, m in zip(*_columns(res), strict=True)] if res else []
                 )
@@ -469,7 +563,7 @@ class ChromaMemoryStore:
             return []
         index = self._lexical_ready(namespace)
         return index.search(
-            self.collection_name(namespace),
+            self.index_name(namespace),
             query,
             limit=limit,
             include_history=include_history,
@@ -493,7 +587,12 @@ class ChromaMemoryStore:
         out: list[tuple[str, float]] = []
         for collection in self._both(namespace, include_history=include_history):
             try:
-                res = collection.query(query_embeddings=[list(vector)], n_results=k, where=where, include=["distances"])
+                res = collection.query(
+                    query_embeddings=[list(vector)],
+                    n_results=k,
+                    where=self._scope(namespace, where),
+                    include=["distances"],
+                )
             except ValueError as exc:
                 raise StoreError(f"Chroma rejected the search (check the filters): {exc}") from exc
             out.extend((i, 1.0 - float(d)) for i, d in zip(res["ids"][0], res["distances"][0], strict=True))
@@ -518,11 +617,12 @@ class ChromaMemoryStore:
             return {}
         if self.lexical is not None:
             index = self._lexical_ready(namespace)
-            name = self.collection_name(namespace)
+            name = self.index_name(namespace)
             records = index.records(name, ids, include_history=include_history)
             if where is not None:
+                scope = self._scope(namespace, where)
                 passing = {
-                    i for c in self._both(namespace, include_history=include_history) for i in _ids_where(c, ids, where)
+                    i for c in self._both(namespace, include_history=include_history) for i in _ids_where(c, ids, scope)
                 }
                 records = {i: r for i, r in records.items() if i in passing}
             return {i: MemoryEntry.from_record(i, text, json.loads(record)) for i, (text, record) in records.items()}
@@ -531,7 +631,9 @@ class ChromaMemoryStore:
             for start in range(0, len(ids), _CHUNK):
                 try:
                     res = collection.get(
-                        ids=ids[start : start + _CHUNK], where=where, include=["documents", "metadatas"]
+                        ids=ids[start : start + _CHUNK],
+                        where=self._scope(namespace, where),
+                        include=["documents", "metadatas"],
                     )
                 except ValueError as exc:
                     raise StoreError(f"Chroma rejected the search (check the filters): {exc}") from exc
@@ -543,13 +645,13 @@ class ChromaMemoryStore:
         """For each id, up to ``window`` entries on each side of it in its topic segment, in message order."""
         if self.lexical is None or not ids:
             return {}
-        return self._lexical_ready(namespace).neighbours(self.collection_name(namespace), ids, window=window)
+        return self._lexical_ready(namespace).neighbours(self.index_name(namespace), ids, window=window)
 
     def positions(self, namespace: Namespace, ids: Sequence[str]) -> dict[str, int]:
         """Each id's position in the namespace (message order for entries of the write path)."""
         if self.lexical is None or not ids:
             return {}
-        return self._lexical_ready(namespace).positions(self.collection_name(namespace), ids)
+        return self._lexical_ready(namespace).positions(self.index_name(namespace), ids)
 
     @_revalidating(lambda *a, **k: {})
     def event_times(self, namespace: Namespace, ids: Sequence[str]) -> dict[str, float]:
@@ -558,11 +660,13 @@ class ChromaMemoryStore:
         if not ids:
             return {}
         if self.lexical is not None:
-            return self._lexical_ready(namespace).event_times(self.collection_name(namespace), ids)
+            return self._lexical_ready(namespace).event_times(self.index_name(namespace), ids)
         out: dict[str, float] = {}
         for collection in self._both(namespace):
             for start in range(0, len(ids), _CHUNK):
-                res = collection.get(ids=ids[start : start + _CHUNK], include=["metadatas"])
+                res = collection.get(
+                    ids=ids[start : start + _CHUNK], where=self._scope(namespace), include=["metadatas"]
+                )
                 out.update(
                     (i, float(m.get("event_ts", 0.0))) for i, m in zip(res["ids"], res["metadatas"], strict=True)
                 )
@@ -576,7 +680,7 @@ class ChromaMemoryStore:
             return []
         return [
             (MemoryEntry.from_record(r["id"], r["documents"], r["metadata"]), [float(x) for x in r["embeddings"]])
-            for r in _get_rows(collection, ids, ["documents", "embeddings"])
+            for r in _get_rows(collection, ids, ["documents", "embeddings"], self._scope(namespace))
         ]
 
     @_revalidating(lambda namespace, vectors, **k: [[] for _ in vectors])
@@ -596,14 +700,16 @@ class ChromaMemoryStore:
         found: list[list[tuple[str, float]]] = []
         for start in range(0, len(vectors), _QUERY_CHUNK):
             chunk = [list(v) for v in vectors[start : start + _QUERY_CHUNK]]
-            res = collection.query(query_embeddings=chunk, n_results=k + len(pending), include=["distances"])
+            res = collection.query(
+                query_embeddings=chunk, n_results=k + len(pending), where=self._scope(namespace), include=["distances"]
+            )
             for ids, dists in zip(res["ids"], res["distances"], strict=True):
                 hits = [(i, 1.0 - float(d)) for i, d in zip(ids, dists, strict=True) if i not in pending]
                 found.append([(i, score) for i, score in hits[:k] if score >= min_score])
         wanted = list(dict.fromkeys(i for hits in found for i, _ in hits))
         entries = {
             r["id"]: MemoryEntry.from_record(r["id"], r["documents"], r["metadata"])
-            for r in _get_rows(collection, wanted, ["documents"])
+            for r in _get_rows(collection, wanted, ["documents"], self._scope(namespace))
         }
         return [[SearchResult(entries[i], score) for i, score in hits if i in entries] for hits in found]
 
@@ -617,14 +723,14 @@ class ChromaMemoryStore:
         found: dict[str, MemoryEntry] = {}
         interrupted: list[str] = []
         for collection in self._both(namespace):  # current first, then history
-            for r in _get_rows(collection, ids, ["documents"]):
+            for r in _get_rows(collection, ids, ["documents"], self._scope(namespace)):
                 if r["id"] in found:
                     interrupted.append(r["id"])
                 found[r["id"]] = MemoryEntry.from_record(r["id"], r["documents"], r["metadata"])
         if interrupted:
             current = self._collection(namespace)
             if current is not None:
-                current.delete(ids=interrupted)
+                current.delete(ids=interrupted, where=self._scope(namespace))
         return list(found.values())
 
     @_revalidating(lambda *a, **k: [])
@@ -641,7 +747,7 @@ class ChromaMemoryStore:
         """Entries of the namespace, oldest event first (``limit``/``offset`` apply to that order)."""
         entries: list[MemoryEntry] = []
         for collection in self._both(namespace, include_history=include_history):
-            res = collection.get(where=entry_where(where), include=["documents", "metadatas"])
+            res = collection.get(where=self._scope(namespace, entry_where(where)), include=["documents", "metadatas"])
             entries.extend(
                 MemoryEntry.from_record(i, d, m)
                 for i, d, m in zip(res["ids"], res["documents"], res["metadatas"], strict=True)
@@ -653,7 +759,11 @@ class ChromaMemoryStore:
 
     @_revalidating(lambda *a, **k: 0)
     def count(self, namespace: Namespace, *, include_history: bool = False) -> int:
-        return sum(c.count() for c in self._both(namespace, include_history=include_history))
+        """How many entries the namespace holds (a bucket's documents of other namespaces are not counted)."""
+        collections = self._both(namespace, include_history=include_history)
+        if self.buckets is None:
+            return sum(c.count() for c in collections)
+        return sum(len(c.get(where=self._scope(namespace), include=[])["ids"]) for c in collections)
 
 
 class _IndexWrite:
@@ -686,7 +796,7 @@ def _by_namespace(entries: Sequence[MemoryEntry]) -> dict[Namespace, list[Memory
     return groups
 
 
-def _ids_where(collection: Any, ids: Sequence[str], where: Mapping[str, Any]) -> list[str]:
+def _ids_where(collection: Any, ids: Sequence[str], where: Mapping[str, Any] | None) -> list[str]:
     """The ids among ``ids`` whose entries pass ``where``."""
     passing: list[str] = []
     for start in range(0, len(ids), _CHUNK):
@@ -702,11 +812,13 @@ def _columns(res: Mapping[str, Any]) -> tuple[list[str], list[str], list[dict[st
     return res["ids"], res["documents"], res["metadatas"]
 
 
-def _get_rows(collection: Any, ids: Sequence[str], include: list[str]) -> list[dict[str, Any]]:
-    """Rows of one collection by id, in chunks, with their metadata."""
+def _get_rows(
+    collection: Any, ids: Sequence[str], include: list[str], where: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Rows of one collection by id that pass ``where`` (the namespace's scope), in chunks, with their metadata."""
     rows: list[dict[str, Any]] = []
     for start in range(0, len(ids), _CHUNK):
-        res = collection.get(ids=list(ids[start : start + _CHUNK]), include=["metadatas", *include])
+        res = collection.get(ids=list(ids[start : start + _CHUNK]), where=where, include=["metadatas", *include])
         for n, (entry_id, meta) in enumerate(zip(res["ids"], res["metadatas"], strict=True)):
             rows.append({"id": entry_id, "metadata": meta or {}, **{f: res[f][n] for f in include}})
     return rows

@@ -58,7 +58,7 @@ def test_every_write_path_keeps_the_lexical_index_in_step(tmp_path, static_embed
     assert store.delete(("a",), ["e2"]) == 1
     assert lexical_ids(store, "cello", include_history=True) == []
     assert store.delete_namespace(("a",)) == 1
-    assert lexical_ids(store, "whippet") == [] and store.lexical.count(store.collection_name(("a",))) == 0
+    assert lexical_ids(store, "whippet") == [] and store.lexical.count(store.index_name(("a",))) == 0
 
 
 def test_lexical_index_is_per_namespace(tmp_path, static_embeddings):
@@ -67,7 +67,7 @@ def test_lexical_index_is_per_namespace(tmp_path, static_embeddings):
     assert lexical_ids(store, "zebra", ns=("a",)) == ["e1"]
     assert lexical_ids(store, "zebra", ns=("org", "b")) == ["e2"]
     assert lexical_ids(store, "zebra", ns=("nobody",)) == []
-    stems = {store.lexical._stem(store.collection_name(ns)) for ns in (("a",), ("org", "b"))}
+    stems = {store.lexical._stem(store.index_name(ns)) for ns in (("a",), ("org", "b"))}
     assert len(stems) == 2  # separate tables, not one filtered table
     store.delete_namespace(("a",))
     assert lexical_ids(store, "zebra", ns=("org", "b")) == ["e2"]
@@ -76,7 +76,7 @@ def test_lexical_index_is_per_namespace(tmp_path, static_embeddings):
 def test_index_survives_restart_and_is_rebuilt_after_a_crash_or_loss(tmp_path, static_embeddings):
     store = make_store(tmp_path, static_embeddings)
     store.add([entry(i, f"fact {i} about kayaking") for i in range(5)])
-    name = store.collection_name(("a",))
+    name = store.index_name(("a",))
     reopened = make_store(tmp_path, static_embeddings)
     assert not reopened.lexical.needs_rebuild(name, reopened.count(("a",), include_history=True))
     assert len(lexical_ids(reopened, "kayaking")) == 5
@@ -107,7 +107,7 @@ def test_a_failed_chroma_write_leaves_the_namespace_to_be_rebuilt(tmp_path, stat
     with pytest.raises(RuntimeError):
         store.upsert([entry(1, "replaced fact about squash")])
     monkeypatch.undo()
-    assert not store.lexical.checked(store.collection_name(("a",)))
+    assert not store.lexical.checked(store.index_name(("a",)))
     assert lexical_ids(store, "tennis") == ["e1"]  # rebuilt from Chroma, which never got the change
 
 

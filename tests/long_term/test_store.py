@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from langchain_lightmem.config import ChromaConfig
+from langchain_lightmem.config import ChromaConfig, LightMemConfig
 from langchain_lightmem.errors import ConfigurationError, StoreError
 from langchain_lightmem.long_term.store import ChromaMemoryStore, entry_where
 from langchain_lightmem.models import CachedEmbeddings
@@ -211,3 +211,20 @@ def test_changing_the_bucket_count_is_refused(tmp_path, static_embeddings):
     in_bucket_0 = next(ns for ns in ((f"u{i}",) for i in range(100)) if store.collection_name(ns).endswith("_b000"))
     with pytest.raises(ConfigurationError, match="buckets"):
         store.count(in_bucket_0)
+
+
+def test_the_layout_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIGHTMEM_CHROMA_URL", "http://127.0.0.1:8123")
+    monkeypatch.setenv("LIGHTMEM_CHROMA_LAYOUT", "buckets")
+    chroma = LightMemConfig.from_env(data_dir=tmp_path).chroma
+    assert (chroma.mode, chroma.port, chroma.layout, chroma.buckets) == ("http", 8123, "buckets", 256)
+    monkeypatch.delenv("LIGHTMEM_CHROMA_URL")
+    chroma = LightMemConfig.from_env(data_dir=tmp_path).chroma
+    assert (chroma.mode, chroma.layout) == ("persistent", "buckets")
+    monkeypatch.delenv("LIGHTMEM_CHROMA_LAYOUT")
+    assert LightMemConfig.from_env(data_dir=tmp_path).chroma.layout == "collections"  # the default is unchanged
+    monkeypatch.setenv("LIGHTMEM_CHROMA_LAYOUT", "shards")
+    with pytest.raises(ValueError, match="collections"):
+        LightMemConfig.from_env(data_dir=tmp_path)
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        ChromaConfig(layout="buckets", buckets=0)
