@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                 }
             db = sqlite3.connect(config.chroma_path / "chroma.sqlite3")
             log = db.execute(
-                "SELECT operation, count(*) FROM embeddings_queue WHERE instr(id, 'alice-entry-') > 0 GROUP BY operation"
+                "SELECT operation, count(*) FROM embeddings_queue"
+                " WHERE instr(id, 'alice-entry-') > 0 GROUP BY operation"
             ).fetchall()
             db.close()
     report = {
