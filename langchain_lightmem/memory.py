@@ -587,7 +587,9 @@ class LightMem:
         would not see this process's locks) and the vector folders of deleted collections are removed. A Chroma
         server is not touched (``chroma vacuum --path DIR`` where it runs). Other threads' calls wait for each
         file's turn. Not covered: Chroma 1.5's vector files may hold stray process memory in their unused slots
-        (docs/reliability.md, "Data folders").
+        (docs/reliability.md, "Data folders"); in the ``buckets`` layout a forgotten namespace's vectors and entry
+        ids stay in its bucket's vector files and Chroma's write log (only its texts and metadata are removed; see
+        docs/configuration.md, "Chroma layout").
 
         Returns:
             The paths compacted.
@@ -1155,7 +1157,8 @@ class LightMem:
 
         Work in flight for the namespace (the worker, a consolidation waiting on the model, an extraction) cannot
         write after this returns. With ``vacuum``, the folder is compacted too (:meth:`vacuum`): no file of it
-        holds the namespace's text any more.
+        holds the namespace's text any more. In the ``buckets`` Chroma layout the namespace's vectors and entry ids
+        can remain in its shared bucket's files: use the ``collections`` layout where they must go too.
 
         Raises:
             FolderInUseError: ``vacuum`` while another process has the folder open; nothing was deleted.
