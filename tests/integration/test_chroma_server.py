@@ -12,6 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from langchain_lightmem.config import ChromaConfig, chroma_server
+from langchain_lightmem.long_term.store import ChromaMemoryStore
+from langchain_lightmem.types import MemoryEntry
+from tests.integration.servers import chroma_server as running_chroma_server
 from tests.integration.servers import free_port, serve
 
 pytestmark = pytest.mark.integration
@@ -48,12 +52,18 @@ def python(code: str, env: dict[str, str]) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def test_ingest_and_consolidate_in_separate_processes_over_a_chroma_server(tmp_path: Path):
+@pytest.mark.parametrize("layout", ["collections", "buckets"])
+def test_ingest_and_consolidate_in_separate_processes_over_a_chroma_server(tmp_path: Path, layout: str):
     chroma = shutil.which("chroma", path=os.path.dirname(sys.executable))
     assert chroma, "the chroma CLI ships with the chromadb package"
     port = free_port()
     server = [chroma, "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)]
-    env = {**os.environ, "LIGHTMEM_DATA_DIR": str(tmp_path / "data"), "LIGHTMEM_CHROMA_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        **os.environ,
+        "LIGHTMEM_DATA_DIR": str(tmp_path / "data"),
+        "LIGHTMEM_CHROMA_URL": f"http://127.0.0.1:{port}",
+        "LIGHTMEM_CHROMA_LAYOUT": layout,
+    }
     with serve(server, f"http://127.0.0.1:{port}/api/v2/heartbeat"):
         assert python(INGEST, env) == "3"
         cli = subprocess.run(
@@ -90,3 +100,32 @@ def test_a_chroma_server_that_went_away_gives_a_typed_error_and_loses_nothing(tm
         memory.search("maya", "Leeds", k=2)
     assert [m.id for m in memory.journal.messages(("maya",))] == ["m0", "m1"]
     memory.close()
+
+
+def test_buckets_shared_by_two_processes_stay_consistent_when_one_forgets_or_a_bucket_is_dropped(
+    tmp_path: Path, static_embeddings
+):
+    from datetime import UTC, datetime
+
+    def entry(i: int, ns: str) -> MemoryEntry:
+        return MemoryEntry(
+            id=f"{ns}-{i}",
+            namespace=(ns,),
+            text=f"{ns} fact {i}",
+            source_ids=[],
+            event_time=datetime(2024, 1, 1 + i, tzinfo=UTC),
+        )
+
+    with running_chroma_server(tmp_path / "server") as url:
+        config = ChromaConfig(**chroma_server(url), layout="buckets", buckets=1)  # type: ignore[arg-type]
+        one = ChromaMemoryStore(config, tmp_path / "one", static_embeddings)
+        two = ChromaMemoryStore(config, tmp_path / "two", static_embeddings)  # as a second worker would
+        one.upsert([entry(1, "alice"), entry(2, "alice")])
+        two.upsert([entry(1, "bob")])
+        assert two.count(("alice",)) == 2 and one.count(("bob",)) == 1  # both hold cached handles now
+        assert one.delete_namespace(("alice",)) == 2
+        assert two.count(("alice",)) == 0 and two.search(("alice",), "fact") == [] and two.count(("bob",)) == 1
+        one.client.delete_collection(one.collection_name(("bob",)))  # the bucket dropped under two's cached handle
+        assert two.list(("bob",)) == []
+        two.upsert([entry(2, "bob")])  # the write creates the bucket again
+        assert [e.id for e in one.list(("bob",))] == ["bob-2"] and one.list(("alice",)) == []
