@@ -88,6 +88,7 @@ def test_unknown_protocol_is_refused(protocol):
         ("benchmarks.embedding_memory", ["--texts", "0"]),
         ("benchmarks.footprint", ["--namespaces", "0"]),
         ("benchmarks.forget_residue", ["--entries", "0"]),
+        ("benchmarks.store_tenants", ["--namespaces", "0"]),
         ("benchmarks.soak", ["--turns", "0"]),
         ("benchmarks.sensory.segmentation", ["--streams", "0"]),
         ("benchmarks.sensory.attention_signal", ["--streams", "0"]),

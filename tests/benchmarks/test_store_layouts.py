@@ -16,3 +16,14 @@ def test_no_forgotten_text_is_left_and_the_report_says_what_is(layout, capsys):
     if layout == "collections":  # the dropped collections take vectors, ids and log rows with them
         assert not any(f["alice_vectors"] or f["alice_ids"] for f in report["files"].values())
         assert report["log_rows_with_alice_ids_by_operation"] == {}
+
+
+@pytest.mark.integration  # starts four chroma run servers
+def test_store_tenants_runs_both_layouts_on_a_server_with_no_foreign_hit(capsys):
+    from benchmarks.store_tenants import main as store_tenants
+
+    assert store_tenants(["--namespaces", "3", "--memories", "4", "--queries", "12", "--buckets", "2"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["layout"] for r in rows] == ["buckets:2", "collections"]
+    assert all(r["foreign_hits"] == 0 and r["recall_at_k"] == 1.0 for r in rows)
+    assert rows[0]["collections"] <= 2 and rows[1]["collections"] == 3
