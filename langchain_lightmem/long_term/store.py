@@ -439,8 +439,9 @@ class ChromaMemoryStore:
         In the ``collections`` layout its two collections are dropped (with their vector files, which
         ``LightMem.vacuum`` then removes from an embedded folder). In the ``buckets`` layout its documents are
         deleted from the shared buckets by ``where``: the text and metadata leave Chroma's SQLite (``vacuum`` then
-        compacts it), but the bucket's HNSW index only marks the vectors deleted; their floats can stay in its
-        files until Chroma rebuilds or compacts that index, which ``vacuum`` does not do.
+        compacts it), but the bucket's HNSW index only marks the vectors deleted: their floats can stay in its
+        files until Chroma rebuilds that index, and Chroma's write log can keep their ids and vectors until it is
+        purged; ``vacuum`` does neither (``python -m benchmarks.forget_residue``).
 
         Safe to race: a collection another thread or process already deleted counts as deleted.
         """
