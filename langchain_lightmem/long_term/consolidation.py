@@ -258,6 +258,10 @@ def merge_problem(text: str | None, target: Target) -> str | None:
     return None
 
 
+def _keep(target: Target, *, rejected: str | None = None) -> Decision:
+    return Decision(target.entry.id, "keep", tuple(e.id for e, _ in target.newer), None, rejected=rejected)
+
+
 def _as_decisions(targets: Sequence[Target]) -> Callable[[Any], list[Decision]]:
     def parse(payload: Any) -> list[Decision]:
         if isinstance(payload, TextAnswer):
@@ -288,8 +292,7 @@ def _as_decisions(targets: Sequence[Target]) -> Callable[[Any], list[Decision]]:
             text = item.get("text")
             text = text.strip() if isinstance(text, str) else None
             if action == "update" and (problem := merge_problem(text, target)):
-                # An unusable merge changes nothing: the real memories stay active.
-                chosen[n] = Decision(target.entry.id, "keep", newer_ids, None, rejected=problem)
+                chosen[n] = _keep(target, rejected=problem)  # an unusable merge changes nothing
                 continue
             chosen[n] = Decision(target.entry.id, action, newer_ids, text if action == "update" else None)  # type: ignore[arg-type]
         if items and not chosen:
@@ -297,15 +300,9 @@ def _as_decisions(targets: Sequence[Target]) -> Callable[[Any], list[Decision]]:
         if any(d.rejected == ECHOED_EXAMPLE for d in chosen.values()):
             # A model that copied one merge from the example copied its other decisions too (a small model
             # answered the example's "[1] supersede" for real memories): none of them is applied.
-            return [
-                Decision(t.entry.id, "keep", tuple(e.id for e, _ in t.newer), None, rejected=ECHOED_EXAMPLE)
-                for t in targets
-            ]
+            return [_keep(t, rejected=ECHOED_EXAMPLE) for t in targets]
         # A target the model did not mention stays as it is.
-        return [
-            chosen.get(n) or Decision(t.entry.id, "keep", tuple(e.id for e, _ in t.newer))
-            for n, t in enumerate(targets, 1)
-        ]
+        return [chosen.get(n) or _keep(t) for n, t in enumerate(targets, 1)]
 
     return parse
 
