@@ -481,18 +481,28 @@ def compact_sqlite(conn: sqlite3.Connection, path: str | Path) -> None:
 
 # Run in a child process: see compact_chroma.
 _CHROMA_VACUUM = """
-import json, sqlite3, sys
+import json, math, random, sqlite3, struct, sys
 conn = sqlite3.connect(sys.argv[1], timeout=float(sys.argv[2]), isolation_level=None)
 conn.execute("PRAGMA temp_store=MEMORY")
 conn.execute("BEGIN IMMEDIATE")
 # Chroma's write-ahead log (embeddings_queue) keeps every write, text included, until its vector index persists
 # (sync_threshold): a deleted record's text outlives the delete. Writes a later delete undid keep their row (the
 # vector index may still replay it) but lose their metadata and document; the log of a deleted collection goes.
-conn.execute(
-    "UPDATE embeddings_queue SET metadata = NULL WHERE operation != 3 AND metadata IS NOT NULL AND EXISTS ("
-    " SELECT 1 FROM embeddings_queue d WHERE d.topic = embeddings_queue.topic AND d.id = embeddings_queue.id"
-    " AND d.operation = 3 AND d.seq_id > embeddings_queue.seq_id)"
+UNDONE = (
+    " operation != 3 AND EXISTS (SELECT 1 FROM embeddings_queue d WHERE d.topic = embeddings_queue.topic"
+    " AND d.id = embeddings_queue.id AND d.operation = 3 AND d.seq_id > embeddings_queue.seq_id)"
 )
+conn.execute("UPDATE embeddings_queue SET metadata = NULL WHERE metadata IS NOT NULL AND" + UNDONE)
+# Their vectors too: a replay must still find a vector, so each becomes a random one of the same size.
+undone = conn.execute(
+    "SELECT seq_id, length(vector) FROM embeddings_queue WHERE encoding = 'FLOAT32' AND vector IS NOT NULL AND"
+    + UNDONE
+).fetchall()
+for seq_id, size in undone:
+    noise = [random.gauss(0.0, 1.0) for _ in range(size // 4)]
+    norm = math.sqrt(sum(x * x for x in noise)) or 1.0
+    blob = struct.pack(f"<{len(noise)}f", *(x / norm for x in noise))
+    conn.execute("UPDATE embeddings_queue SET vector = ? WHERE seq_id = ?", (blob, seq_id))
 conn.execute(
     "DELETE FROM embeddings_queue WHERE NOT EXISTS (SELECT 1 FROM collections c"
     " WHERE embeddings_queue.topic LIKE '%/' || c.id)"

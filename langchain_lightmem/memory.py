@@ -586,10 +586,9 @@ class LightMem:
         VACUUMed; an embedded Chroma's ``chroma.sqlite3`` is VACUUMed (in a child process: Chroma's own SQLite
         would not see this process's locks) and the vector folders of deleted collections are removed. A Chroma
         server is not touched (``chroma vacuum --path DIR`` where it runs). Other threads' calls wait for each
-        file's turn. Not covered: Chroma 1.5's vector files may hold stray process memory in their unused slots
-        (docs/reliability.md, "Data folders"); in the ``buckets`` layout a forgotten namespace's vectors and entry
-        ids stay in its bucket's vector files and Chroma's write log (only its texts and metadata are removed; see
-        docs/configuration.md, "Chroma layout").
+        file's turn. In Chroma's write log the vectors of writes that a later delete undid
+        are overwritten with random ones (a replay still finds a vector). Not covered: Chroma 1.5's vector files may
+        hold stray process memory in their unused slots (docs/reliability.md, "Data folders").
 
         Returns:
             The paths compacted.

@@ -65,6 +65,7 @@ _CHUNK = 1000
 _QUERY_CHUNK = 256
 _PAGE = 5000
 _NS_KEY = "lightmem_ns"  # buckets layout: the namespace's digest on every document
+_ID_KEY = "lightmem_id"  # buckets layout: the entry id (Chroma's own id is a digest of it)
 TimeRange = tuple[datetime | None, datetime | None]
 
 
@@ -268,6 +269,8 @@ class ChromaMemoryStore:
                 f"the memories of {namespace_key(namespace)!r} were built with embeddings {stored!r}, not "
                 f"{self.model_id!r}; use the same embeddings or another chroma.collection"
             )
+        if self.buckets is not None:
+            collection = _BucketView(collection, namespace)
         with self._lock:
             self._collections[key] = collection
         return collection
@@ -389,8 +392,6 @@ class ChromaMemoryStore:
         if not entries:
             return
         namespace = entries[0].namespace  # callers write one namespace at a time
-        if self.buckets is not None:
-            self._refuse_foreign_ids(collection, namespace, [e.id for e in entries])
         stamp = {_NS_KEY: _digest(namespace)} if self.buckets is not None else {}
         missing = [i for i, v in enumerate(vectors or [None] * len(entries)) if v is None]
         computed = self.embeddings.embed_documents([entries[i].text for i in missing]) if missing else []
@@ -407,20 +408,6 @@ class ChromaMemoryStore:
                 metadatas=[{**e.to_metadata(clear_unset=replace), **stamp} for e in chunk],
             )
 
-    def _refuse_foreign_ids(self, collection: Any, namespace: Namespace, ids: Sequence[str]) -> None:
-        """A bucket holds one document per id: writing an id that another namespace uses there would overwrite
-        that namespace's entry. LightMem's ids are derived from the namespace, so only a foreign caller gets here."""
-        foreign = {_NS_KEY: {"$ne": _digest(namespace)}}
-        for start in range(0, len(ids), _CHUNK):
-            taken = collection.get(ids=list(ids[start : start + _CHUNK]), where=foreign, include=[])["ids"]
-            if taken:
-                raise StoreError(
-                    f"entry ids {sorted(taken)[:3]} are used by another namespace in bucket {collection.name!r}; "
-                    "in the buckets layout entry ids must be unique across namespaces (derive them from the "
-                    "namespace, as LightMem does)"
-                )
-
-    @_revalidating(lambda *a, **k: 0)
     def delete(self, namespace: Namespace, ids: Sequence[str]) -> int:
         """Delete entries of this namespace by id, history included. Returns how many were found."""
         deleted = 0
@@ -437,11 +424,10 @@ class ChromaMemoryStore:
         """Delete every entry of the namespace, history included. Returns how many.
 
         In the ``collections`` layout its two collections are dropped (with their vector files, which
-        ``LightMem.vacuum`` then removes from an embedded folder). In the ``buckets`` layout its documents are
-        deleted from the shared buckets by ``where``: the text and metadata leave Chroma's SQLite (``vacuum`` then
-        compacts it), but the bucket's HNSW index only marks the vectors deleted: their floats can stay in its
-        files until Chroma rebuilds that index, and Chroma's write log can keep their ids and vectors until it is
-        purged; ``vacuum`` does neither (``python -m benchmarks.forget_residue``).
+        ``LightMem.vacuum`` then removes from an embedded folder). In the ``buckets`` layout its vectors are first
+        overwritten with random ones (the bucket's HNSW index only marks a delete, keeping the floats), then its
+        documents are deleted by ``where``; ``vacuum`` compacts Chroma's SQLite and scrubs its write log
+        (``python -m benchmarks.forget_residue``).
 
         Safe to race: a collection another thread or process already deleted counts as deleted.
         """
@@ -455,9 +441,7 @@ class ChromaMemoryStore:
                 continue
             try:
                 if self.buckets is not None:
-                    scope = self._scope(namespace)
-                    removed += len(collection.get(where=scope, include=[])["ids"])
-                    collection.delete(where=scope)
+                    removed += _scrub_and_delete(collection, self._scope(namespace))
                 else:
                     removed += collection.count()
                     self.client.delete_collection(collection.name)
@@ -795,6 +779,91 @@ def _by_namespace(entries: Sequence[MemoryEntry]) -> dict[Namespace, list[Memory
     for entry in entries:
         groups.setdefault(entry.namespace, []).append(entry)
     return groups
+
+
+class _BucketView:
+    """One namespace's view of a shared bucket: Chroma stores each entry under an opaque key.
+
+    The key is a digest of the namespace's digest and the entry id, and the id itself travels in the metadata
+    (``lightmem_id``), which a delete removes with the document. Two namespaces can then use the same id in one
+    bucket, and what Chroma keeps after a delete (its write log keeps the ids of deletes) names no entry and no
+    namespace. The view offers the calls the store makes on a collection, in entry ids.
+    """
+
+    def __init__(self, collection: Any, namespace: Namespace) -> None:
+        self.collection = collection
+        self.name = collection.name
+        self.metadata = collection.metadata
+        self._salt = _digest(namespace).encode()
+
+    def key(self, entry_id: str) -> str:
+        raw = entry_id.encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(raw, digest_size=16, key=self._salt).hexdigest()
+
+    def _keys(self, ids: Sequence[str] | None) -> list[str] | None:
+        return None if ids is None else [self.key(i) for i in ids]
+
+    @staticmethod
+    def _stamped(ids: Sequence[str], metadatas: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+        return [{**(m or {}), _ID_KEY: i} for i, m in zip(ids, metadatas or [{}] * len(ids), strict=True)]
+
+    @staticmethod
+    def _with_ids(res: Mapping[str, Any], include: Sequence[str], nested: bool) -> dict[str, Any]:
+        """Chroma's answer in entry ids; metadata only where the caller asked for it."""
+
+        def unkey(metas: Sequence[Mapping[str, Any] | None]) -> tuple[list[str], list[dict[str, Any]]]:
+            ids = [str((m or {})[_ID_KEY]) for m in metas]
+            return ids, [{k: v for k, v in (m or {}).items() if k != _ID_KEY} for m in metas]
+
+        out = dict(res)
+        if nested:
+            pairs = [unkey(metas) for metas in res["metadatas"]]
+            out["ids"], out["metadatas"] = [p[0] for p in pairs], [p[1] for p in pairs]
+        else:
+            out["ids"], out["metadatas"] = unkey(res["metadatas"])
+        if "metadatas" not in include:
+            out["metadatas"] = None
+        return out
+
+    def get(self, ids: Sequence[str] | None = None, *, include: Sequence[str] = (), **kwargs: Any) -> dict[str, Any]:
+        res = self.collection.get(ids=self._keys(ids), include=list({*include, "metadatas"}), **kwargs)
+        return self._with_ids(res, include, nested=False)
+
+    def query(self, *, include: Sequence[str] = (), **kwargs: Any) -> dict[str, Any]:
+        res = self.collection.query(include=list({*include, "metadatas"}), **kwargs)
+        return self._with_ids(res, include, nested=True)
+
+    def add(self, *, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any]], **kwargs: Any) -> None:
+        self.collection.add(ids=self._keys(ids), metadatas=self._stamped(ids, metadatas), **kwargs)
+
+    def upsert(self, *, ids: Sequence[str], metadatas: Sequence[Mapping[str, Any]], **kwargs: Any) -> None:
+        self.collection.upsert(ids=self._keys(ids), metadatas=self._stamped(ids, metadatas), **kwargs)
+
+    def update(self, *, ids: Sequence[str], **kwargs: Any) -> None:
+        self.collection.update(ids=self._keys(ids), **kwargs)
+
+    def delete(self, ids: Sequence[str] | None = None, **kwargs: Any) -> None:
+        self.collection.delete(ids=self._keys(ids), **kwargs)
+
+
+def _scrub_and_delete(collection: Any, scope: Mapping[str, Any] | None) -> int:
+    """Delete a namespace's documents from a shared bucket, overwriting their vectors first.
+
+    Chroma's HNSW index only marks a deleted vector as deleted and keeps its floats in the bucket's files; an update
+    rewrites them in place, so the vectors are replaced by random ones (drawn from no data) before the delete.
+    """
+    ids = collection.get(where=scope, include=[])["ids"]
+    if not ids:
+        return 0
+    dim = len(collection.get(ids=ids[:1], include=["embeddings"])["embeddings"][0])
+    rng = np.random.default_rng()
+    for start in range(0, len(ids), _PAGE):
+        page = ids[start : start + _PAGE]
+        noise = rng.standard_normal((len(page), dim)).astype(np.float32)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        collection.update(ids=page, embeddings=noise)
+    collection.delete(where=scope)  # by filter: also what a racing writer added since the read
+    return len(ids)
 
 
 def _ids_where(collection: Any, ids: Sequence[str], where: Mapping[str, Any] | None) -> list[str]:
