@@ -17,9 +17,9 @@ duplicating). The buffers are not separate copies: they are the messages in a st
 migrations; ``repository`` the helpers every repository shares (the generation fence, sequence counters).
 """
 
-from langchain_lightmem.journal.batches import Batch, BatchInfo, Batches, BatchStatus
+from langchain_lightmem.journal.batches import Batch, Batches, BatchInfo, BatchStatus
 from langchain_lightmem.journal.buffers import StageBuffers
-from langchain_lightmem.journal.consolidation import ConsolidationLog, Decision
+from langchain_lightmem.journal.consolidation import ConsolidationLog, KeptDecision
 from langchain_lightmem.journal.core import Journal
 from langchain_lightmem.journal.entries import EntryLog
 from langchain_lightmem.journal.leases import Leases, consolidation_lease, new_worker_id, worker_alive
@@ -40,9 +40,9 @@ __all__ = [
     "Batches",
     "ChatWindows",
     "ConsolidationLog",
-    "Decision",
     "EntryLog",
     "Journal",
+    "KeptDecision",
     "Leases",
     "MessageLog",
     "NamespaceForgottenError",

@@ -207,7 +207,8 @@ class Batches(Repository):
         with self._transaction(ns) as cur:
             fence(cur, ns, generation)
             cur.execute(
-                "UPDATE batches SET status = ?, entries = ?, coverage = ?, updated_ts = ? WHERE namespace = ? AND id = ?",
+                "UPDATE batches SET status = ?, entries = ?, coverage = ?, updated_ts = ?"
+                " WHERE namespace = ? AND id = ?",
                 (
                     BatchStatus.EXTRACTED,
                     payload,

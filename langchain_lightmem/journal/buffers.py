@@ -19,7 +19,8 @@ class StageBuffers(Repository):
         ns = namespace_key(namespace)
         with self._transaction(ns) as cur:
             cur.executemany(
-                "UPDATE messages SET compressed = ?, tokens = ?, stage = ? WHERE namespace = ? AND id = ? AND stage = ?",
+                "UPDATE messages SET compressed = ?, tokens = ?, stage = ?"
+                " WHERE namespace = ? AND id = ? AND stage = ?",
                 [(text, tokens, Stage.SENSORY, ns, mid, Stage.ACCEPTED) for mid, text, tokens in updates],
             )
 

@@ -12,7 +12,7 @@ from langchain_lightmem.database import Cursor
 from langchain_lightmem.journal.repository import Repository, chunks, fence, marks, next_seq
 from langchain_lightmem.types import Namespace, key_to_namespace, namespace_key
 
-Decision = tuple[str, str, list[str], str | None]
+KeptDecision = tuple[str, str, list[str], str | None]
 """A kept decision: ``(target_id, action, newer_ids, text)``."""
 
 
@@ -93,15 +93,15 @@ class ConsolidationLog(Repository):
                 [(ns, t) for t in target_ids],
             )
 
-    def unapplied(self, namespace: Namespace) -> list[Decision]:
+    def unapplied(self, namespace: Namespace) -> list[KeptDecision]:
         """Decisions kept but not applied yet (a killed run's), oldest first."""
         return self._decisions(namespace, applied=False)
 
-    def applied(self, namespace: Namespace) -> list[Decision]:
+    def applied(self, namespace: Namespace) -> list[KeptDecision]:
         """Decisions applied to long-term memory, oldest first (a rebuild replays them)."""
         return self._decisions(namespace, applied=True)
 
-    def _decisions(self, namespace: Namespace, *, applied: bool) -> list[Decision]:
+    def _decisions(self, namespace: Namespace, *, applied: bool) -> list[KeptDecision]:
         rows = self._query(
             "SELECT target_id, action, newer_ids, text FROM consolidation_decisions"
             " WHERE namespace = ? AND applied = ? ORDER BY created_ts, target_id",
