@@ -73,7 +73,7 @@ def load_entries(memory: LightMem, texts: list[str], start: int, end: int, t0: d
             for i in range(lo, hi)
         ]
         memory.store.add(entries)
-        memory.journal.mark_written(ns, batch, [e.id for e in entries])
+        memory.journal.batches.mark_written(ns, batch, [e.id for e in entries])
 
 
 def run_size(n: int, *, new_fraction: float, repeat: float, embeddings: str, seed: int) -> list[dict[str, Any]]:

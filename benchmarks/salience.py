@@ -38,7 +38,7 @@ def run(limit: int | None, gate: bool, embeddings: str) -> dict[str, Any]:
                     if session.turns:
                         memory.add([t.as_message() for t in session.turns], namespace=conv.id, thread_id=conv.id)
                 memory.flush(conv.id)
-                gated_ids = memory.journal.message_ids_in((conv.id,), mode="extractive")
+                gated_ids = memory.journal.batches.message_ids((conv.id,), mode="extractive")
             ids = {i.split("#p")[0] for i in gated_ids}
             turns += len(conv.turns)
             gated += len(ids)

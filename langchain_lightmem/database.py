@@ -1,6 +1,6 @@
 """Where the journal keeps its tables: one SQL database behind a small protocol, SQLite or PostgreSQL.
 
-The journal's repository code (``journal.py``) is written once, in SQL both engines run: ``?`` placeholders,
+The journal's repositories (the ``journal`` package) are written once, in SQL both engines run: ``?`` placeholders,
 ``INSERT ... ON CONFLICT ... DO UPDATE``, ``RETURNING``. A :class:`Database` gives it two things, a write
 transaction and a read query; the two implementations differ only in how they open connections and serialise
 writers:

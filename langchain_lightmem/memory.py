@@ -396,13 +396,13 @@ class LightMem:
             InvalidIdError: ``ids`` is a single string or holds something other than strings without lone
                 surrogates.
         """
-        return self.journal.get_messages(normalize_namespace(namespace), validate_ids(ids))
+        return self.journal.messages.get(normalize_namespace(namespace), validate_ids(ids))
 
     def chat_window_start(self, namespace: NamespaceLike, thread_id: str | None) -> int:
         """The ``seq`` after which a thread's chat window starts: 0 until :meth:`start_chat_window` is called
         (pass it as ``after_seq`` to :meth:`recent_messages`)."""
         thread = validate_id(thread_id, "thread_id") if thread_id is not None else None
-        return self.journal.window_start(normalize_namespace(namespace), thread)
+        return self.journal.windows.start_seq(normalize_namespace(namespace), thread)
 
     def start_chat_window(self, namespace: NamespaceLike, thread_id: str | None) -> None:
         """Start a thread's chat window after every message accepted so far (a chat history's ``clear``). Nothing
@@ -413,7 +413,7 @@ class LightMem:
         """
         self._writable("clear a chat window")
         thread = validate_id(thread_id, "thread_id") if thread_id is not None else None
-        self.journal.start_window(normalize_namespace(namespace), thread)
+        self.journal.windows.start(normalize_namespace(namespace), thread)
 
     def wait_for_background(self, timeout: float | None = None) -> bool:
         """Wait until the background worker has run everything scheduled so far (``add(..., background=True)``).
@@ -511,7 +511,7 @@ class LightMem:
         """Fail loudly, once per namespace and process, when the store lost what the journal says it holds."""
         if namespace in self._present:
             return
-        if self.journal.has_memories(namespace) and self.store.count(namespace, include_history=True) == 0:
+        if self.journal.entries.has_memories(namespace) and self.store.count(namespace, include_history=True) == 0:
             where = self.config.chroma_path if self.config.chroma.mode == "persistent" else "the Chroma server"
             raise MemoryMissingError(
                 f"the long-term memories of {namespace_key(namespace)!r} are missing from {where}, though the journal "
@@ -534,20 +534,20 @@ class LightMem:
         targets = (
             [normalize_namespace(namespace)]
             if namespace is not None
-            else sorted(set(self.journal.namespaces_with_memories()) | set(self.journal.namespaces()))
+            else sorted(set(self.journal.entries.namespaces_with_memories()) | set(self.journal.messages.namespaces()))
         )
         rebuilt: dict[Namespace, int] = {}
         for ns in targets:
             with self._lock(ns):
                 self.store.delete_namespace(ns)
-                entries = {e.id: e for e in self.journal.written_entries(ns)}
-                saved, deleted = self.journal.saved_entries(ns)
+                entries = {e.id: e for e in self.journal.entries.written(ns)}
+                saved, deleted = self.journal.entries.saved(ns)
                 entries.update((e.id, e) for e in saved)
                 for entry_id in deleted:
                     entries.pop(entry_id, None)
                 if entries:
                     self.store.upsert(list(entries.values()))
-                decisions = [Decision(t, a, tuple(n), x) for t, a, n, x in self.journal.applied_decisions(ns)]  # type: ignore[arg-type]
+                decisions = [Decision(t, a, tuple(n), x) for t, a, n, x in self.journal.consolidation.applied(ns)]  # type: ignore[arg-type]
                 if decisions:
                     apply_decisions(self.store, ns, decisions, model=None)
                 if deleted:
@@ -571,7 +571,7 @@ class LightMem:
             self._closed = True
             try:
                 if not self.read_only:
-                    self.journal.release(self.pipeline.worker_id)
+                    self.journal.batches.release(self.pipeline.worker_id)
                 self.journal.close()
                 if self.store.lexical is not None:
                     self.store.lexical.close()
@@ -730,13 +730,13 @@ class LightMem:
         ns = normalize_namespace(namespace)
         counts = {"reextracted": 0, "failed": 0, "busy": 0}
         lease, owner = consolidation_lease(ns), self.pipeline.worker_id
-        if not self.journal.acquire_lease(lease, owner, self.config.consolidation.lease_seconds):
+        if not self.journal.leases.acquire(lease, owner, self.config.consolidation.lease_seconds):
             counts["busy"] = 1
             return counts
         try:
             for info in self.pipeline.reextract_candidates(ns):
                 with self._lock(ns):
-                    generation = self.journal.generation(ns)
+                    generation = self.journal.namespaces.generation(ns)
                     try:
                         done = self.pipeline.reextract(ns, info, config, generation=generation)
                     except NamespaceForgottenError:
@@ -745,7 +745,7 @@ class LightMem:
                         self.pipeline.persist_usage(ns, generation=generation)
                 counts["reextracted" if done else "failed"] += 1
         finally:
-            self.journal.release_lease(lease, owner)
+            self.journal.leases.release(lease, owner)
         return counts
 
     def flush_idle(
@@ -766,7 +766,7 @@ class LightMem:
         now = time.time() if now is None else now
         results: dict[Namespace, AddResult] = {}
         only = normalize_namespace(namespace) if namespace is not None else None
-        for ns, threads in self.journal.activity(only).items():
+        for ns, threads in self.journal.messages.activity(only).items():
             quiet = {t for t, (last, _) in threads.items() if now - last >= limit}
             if not quiet:
                 continue
@@ -952,7 +952,7 @@ class LightMem:
     ) -> list[Message]:
         """The newest ``limit`` raw messages of the namespace (of one thread if given), oldest first, as accepted."""
         thread = validate_id(thread_id, "thread_id") if thread_id is not None else None
-        return self.journal.recent_messages(
+        return self.journal.messages.recent(
             normalize_namespace(namespace), thread_id=thread, limit=limit, after_seq=after_seq
         )
 
@@ -1003,7 +1003,7 @@ class LightMem:
             method="extractive",
         )
         # Saving a key again replaces it completely, also when consolidation moved the old one to history.
-        generation = self.journal.generation(ns)
+        generation = self.journal.namespaces.generation(ns)
         self.store.delete(ns, [entry.id])
         self.store.upsert([entry])
         self._keep(ns, [entry], generation)
@@ -1013,9 +1013,9 @@ class LightMem:
         """Journal entries written outside the write path (so :meth:`rebuild` can restore them) and queue them for
         consolidation; if the namespace was forgotten meanwhile, forget wins and they are deleted again."""
         try:
-            self.journal.save_entries(namespace, entries, generation=generation)
+            self.journal.entries.save(namespace, entries, generation=generation)
             # it may update or supersede older memories too
-            self.journal.enqueue_for_consolidation(namespace, [e.id for e in entries], generation=generation)
+            self.journal.consolidation.enqueue(namespace, [e.id for e in entries], generation=generation)
         except NamespaceForgottenError:
             self.store.delete(namespace, [e.id for e in entries])
             raise
@@ -1047,7 +1047,7 @@ class LightMem:
         if not found:
             raise KeyError(f"no current memory {entry_id!r} in namespace {namespace_key(ns)!r}")
         entry = found[0].model_copy(update={"text": cleaned, "version": found[0].version + 1})
-        generation = self.journal.generation(ns)
+        generation = self.journal.namespaces.generation(ns)
         self.store.upsert([entry])
         self._keep(ns, [entry], generation)
         return entry
@@ -1079,7 +1079,10 @@ class LightMem:
 
     def consolidation_backlog(self) -> list[Namespace]:
         """Namespaces with entries written since their last consolidation (or decisions left to apply)."""
-        return sorted(set(self.journal.queued_namespaces()) | set(self.journal.namespaces_with_unapplied()))
+        return sorted(
+            set(self.journal.consolidation.queued_namespaces())
+            | set(self.journal.consolidation.namespaces_with_unapplied())
+        )
 
     async def aconsolidate(self, namespace: NamespaceLike | None = None) -> list[ConsolidationReport]:
         """Async :meth:`consolidate` (in a worker thread)."""
@@ -1089,21 +1092,21 @@ class LightMem:
 
     def namespaces(self) -> list[Namespace]:
         """Every namespace with messages in the journal."""
-        return self.journal.namespaces()
+        return self.journal.messages.namespaces()
 
     def snapshot(self, namespace: NamespaceLike) -> NamespaceSnapshot:
         """Everything held for the namespace, for inspection (see :class:`NamespaceSnapshot`)."""
         ns = normalize_namespace(namespace)
-        decided = [Decided(t, a, tuple(n), x, True) for t, a, n, x in self.journal.applied_decisions(ns)]
-        decided += [Decided(t, a, tuple(n), x, False) for t, a, n, x in self.journal.unapplied_decisions(ns)]
+        decided = [Decided(t, a, tuple(n), x, True) for t, a, n, x in self.journal.consolidation.applied(ns)]
+        decided += [Decided(t, a, tuple(n), x, False) for t, a, n, x in self.journal.consolidation.unapplied(ns)]
         idle = self.config.background.idle_flush_seconds
-        activity = self.journal.activity(ns).get(ns, {})
+        activity = self.journal.messages.activity(ns).get(ns, {})
         last = max((when for when, _ in activity.values()), default=None)
         return NamespaceSnapshot(
             namespace=ns,
-            messages=self.journal.messages(ns),
+            messages=self.journal.messages.read(ns),
             entries=self.store.list(ns, include_history=True, include_pending=True),
-            batches=self.journal.batches(ns),
+            batches=self.journal.batches.info(ns),
             decisions=decided,
             stats=self.stats(ns),
             idle_flush_seconds=idle,
@@ -1114,18 +1117,18 @@ class LightMem:
         """Messages per stage, batches per status, stored entries, calls/tokens/seconds per stage, and how many
         messages each batch's facts covered."""
         ns = normalize_namespace(namespace)
-        usage = {stage: row for (_, stage), row in self.journal.usage(ns).items()}
+        usage = {stage: row for (_, stage), row in self.journal.usage.totals(ns).items()}
         for (_, stage), row in self.pipeline.ledger.snapshot(ns).items():
             usage.setdefault(stage, StageUsage(stage)).add(row)
         pending = len(self.store.pending_ids(ns))
-        batch_coverage = {b.id: Coverage.from_dict(b.coverage) for b in self.journal.batches(ns) if b.coverage}
+        batch_coverage = {b.id: Coverage.from_dict(b.coverage) for b in self.journal.batches.info(ns) if b.coverage}
         coverage = Coverage()
         for one in batch_coverage.values():
             coverage.add(one)
         return NamespaceStats(
             namespace=ns,
-            messages=self.journal.stage_counts(ns),
-            batches=self.journal.batch_counts(ns),
+            messages=self.journal.messages.stage_counts(ns),
+            batches=self.journal.batches.counts(ns),
             entries=self.store.count(ns) - pending,
             usage=usage,
             pending=pending,
@@ -1147,7 +1150,7 @@ class LightMem:
         ns = normalize_namespace(namespace)
         ids = validate_ids(ids)
         deleted = self.store.delete(ns, ids)
-        self.journal.delete_saved(ns, list(ids))
+        self.journal.entries.delete(ns, list(ids))
         return deleted
 
     def forget(self, namespace: NamespaceLike, *, vacuum: bool = False) -> dict[str, int]:
@@ -1170,7 +1173,7 @@ class LightMem:
             with self._lock(ns):
                 # The journal first: its new generation fences every writer still in flight (a consolidation
                 # waiting on the model, a batch being extracted), then the store.
-                messages = self.journal.forget(ns)
+                messages = self.journal.namespaces.forget(ns)
                 entries = self.store.delete_namespace(ns)
                 self.pipeline.ledger.drain(ns)
                 self._present.discard(ns)

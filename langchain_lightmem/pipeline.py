@@ -20,7 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_lightmem.accounting import UsageLedger
 from langchain_lightmem.config import LightMemConfig
 from langchain_lightmem.errors import EmbeddingError, ExtractionError
-from langchain_lightmem.journal import BatchInfo, Journal, NamespaceForgottenError, new_worker_id
+from langchain_lightmem.journal import BatchInfo, BatchStatus, Journal, NamespaceForgottenError, new_worker_id
 from langchain_lightmem.long_term.base import LongTermMemory
 from langchain_lightmem.models import embed_in_batches
 from langchain_lightmem.normalize import MessageLike, normalize_messages
@@ -39,6 +39,7 @@ from langchain_lightmem.types import (
     Message,
     Namespace,
     Segment,
+    Stage,
     pending_entry_id,
 )
 
@@ -85,10 +86,10 @@ class Pipeline:
         normalised = normalize_messages(
             messages, namespace, thread_id=thread_id, config=self.config.input, counter=self.counter, repair=repair
         )
-        known = self.journal.existing_ids(namespace, [m.id for m in normalised])
+        known = self.journal.messages.existing_ids(namespace, [m.id for m in normalised])
         fresh = [m for m in normalised if m.id not in known]
         self._embed(fresh)
-        accepted, duplicates = self.journal.append(normalised)
+        accepted, duplicates = self.journal.messages.append(normalised)
         self.ledger.record(namespace, "normalise", seconds=time.perf_counter() - started, items=len(accepted))
         return accepted, duplicates
 
@@ -132,20 +133,24 @@ class Pipeline:
         does. Whoever changes the journal syncs afterwards (accept after logging, write after marking done), and a
         sync re-checks the messages it just indexed, so two syncs racing cannot leave a stale entry behind.
         """
-        wanted = {pending_entry_id(namespace, i): i for i in self.journal.open_ids(namespace, self.counted_roles)}
+        wanted = {
+            pending_entry_id(namespace, i): i for i in self.journal.messages.open_ids(namespace, self.counted_roles)
+        }
         have = self.store.pending_ids(namespace)
         stale = have - wanted.keys()
-        found = self.journal.get_messages(namespace, [i for key, i in wanted.items() if key not in have])
+        found = self.journal.messages.get(namespace, [i for key, i in wanted.items() if key not in have])
         missing = list(found.values())
         if missing:
             unembedded = [m for m in missing if m.vector is None]  # accepted before vectors were kept
             if unembedded:
                 self._embed(unembedded)
-                self.journal.set_vectors(namespace, [(m.id, m.vector) for m in unembedded if m.vector is not None])
+                self.journal.messages.set_vectors(
+                    namespace, [(m.id, m.vector) for m in unembedded if m.vector is not None]
+                )
             entries = [self.pending_entry(m) for m in missing]
             vectors = {e.id: m.vector for e, m in zip(entries, missing, strict=True) if m.vector is not None}
             self.store.upsert(entries, vectors=vectors)
-            closed = self.journal.closed_among(namespace, [m.id for m in missing])
+            closed = self.journal.messages.closed_among(namespace, [m.id for m in missing])
             stale |= {pending_entry_id(namespace, message_id) for message_id in closed}
         if stale:
             self.store.delete(namespace, sorted(stale))
@@ -157,13 +162,13 @@ class Pipeline:
         """Compress every accepted message (in one batch) and move it into its thread's sensory buffer.
 
         Returns the threads whose buffers grew (segmentation looks at those)."""
-        pending = self.journal.messages(namespace, stage="accepted")
+        pending = self.journal.messages.read(namespace, stage=Stage.ACCEPTED)
         if not pending:
             return []
         with self.ledger.timed(namespace, "compress", items=len(pending)):
             compressed = self.compressor.compress([m.content for m in pending])
             counts = self.counter.count_many(compressed)
-            self.journal.set_compressed(
+            self.journal.buffers.set_compressed(
                 namespace, [(m.id, text, n) for m, text, n in zip(pending, compressed, counts, strict=True)]
             )
         return list(dict.fromkeys(m.thread_id for m in pending))
@@ -180,10 +185,10 @@ class Pipeline:
         cfg = self.config.segmentation
         threads = None
         if force is not True:
-            threads = {*grown, *(force or ())} | self.journal.threads_over(
+            threads = {*grown, *(force or ())} | self.journal.buffers.threads_over(
                 namespace, self.counted_roles, cfg.window_tokens
             )
-        buffers = self.journal.sensory_buffers(namespace, threads=threads)
+        buffers = self.journal.buffers.sensory(namespace, threads=threads)
         if not buffers:
             return 0
         gap = timedelta(hours=cfg.session_gap_hours) if cfg.session_gap_hours else None
@@ -199,7 +204,7 @@ class Pipeline:
                 force=force if isinstance(force, bool) else thread in force,
             )
             promoted.extend(Segment(id=uuid.uuid4().hex, messages=s) for s in segments)
-        self.journal.promote_segments(namespace, promoted)
+        self.journal.buffers.promote(namespace, promoted)
         self.ledger.record(
             namespace,
             "segment",
@@ -216,7 +221,7 @@ class Pipeline:
         With the salience gate, segments of small talk only do not enter a batch: they are written as their own
         messages at once, in a batch that makes no LLM call.
         """
-        segments = self.journal.short_term_segments(namespace)
+        segments = self.journal.buffers.short_term(namespace)
         if not segments:
             return 0
         cfg = self.config.short_term
@@ -224,7 +229,7 @@ class Pipeline:
             filler = [s for s in segments if is_filler_segment(s, self.counted_roles, cfg.filler_content_words)]
             if filler:
                 message_ids = [m.id for s in filler for m in s.messages]
-                self.journal.create_batch(
+                self.journal.batches.create(
                     namespace, uuid.uuid4().hex, message_ids, generation=generation, mode="extractive"
                 )
                 self.ledger.record(namespace, "salience", items=len(message_ids))
@@ -238,13 +243,13 @@ class Pipeline:
         )
         for batch in batches:
             message_ids = [m.id for s in batch for m in s.messages]
-            self.journal.create_batch(namespace, uuid.uuid4().hex, message_ids, generation=generation)
+            self.journal.batches.create(namespace, uuid.uuid4().hex, message_ids, generation=generation)
         self.ledger.record(namespace, "short_term", items=len(batches))
         return len(batches)
 
     def has_open_batches(self, namespace: Namespace) -> bool:
-        counts = self.journal.batch_counts(namespace)
-        return bool(counts.get("pending") or counts.get("extracted"))
+        counts = self.journal.batches.counts(namespace)
+        return bool(counts.get(BatchStatus.PENDING) or counts.get(BatchStatus.EXTRACTED))
 
     def extract(
         self, namespace: Namespace, config: RunnableConfig | None = None, *, generation: int | None = None
@@ -255,15 +260,15 @@ class Pipeline:
         Returns the ids of the batches ready to write.
         """
         ready: list[str] = []
-        for batch in self.journal.claim_batches(namespace, self.worker_id, self.config.extraction.lease_seconds):
-            if batch.status == "extracted":
+        for batch in self.journal.batches.claim(namespace, self.worker_id, self.config.extraction.lease_seconds):
+            if batch.status == BatchStatus.EXTRACTED:
                 ready.append(batch.id)  # extracted by an earlier run that stopped before writing
                 continue
-            messages = self.journal.batch_messages(namespace, batch.id)
+            messages = self.journal.batches.messages(namespace, batch.id)
             if batch.mode == "extractive":  # the salience gate: nothing here is worth a call
                 outcome = ExtractiveExtractor().extract(namespace, batch.id, messages, counted_roles=self.counted_roles)
                 coverage = Coverage(messages=len(outcome.entries), kept=len(outcome.entries))
-                self.journal.save_extraction(
+                self.journal.batches.save_extraction(
                     namespace, batch.id, outcome.entries, coverage=coverage.as_dict(), generation=generation
                 )
                 ready.append(batch.id)
@@ -272,7 +277,7 @@ class Pipeline:
                 outcome = self.extractor.extract(
                     namespace, batch.id, messages, counted_roles=self.counted_roles, config=config
                 )
-                self.journal.record_attempt(namespace, batch.id, None, generation=generation)
+                self.journal.batches.record_attempt(namespace, batch.id, None, generation=generation)
                 if isinstance(self.extractor, ExtractiveExtractor):  # LLM-free: every message is kept as itself
                     coverage = Coverage(messages=len(outcome.entries), kept=len(outcome.entries))
                 else:
@@ -303,10 +308,10 @@ class Pipeline:
                     spent.output_tokens,
                     spent.seconds,
                 )
-                self.journal.record_attempt(namespace, batch.id, str(exc), generation=generation)
+                self.journal.batches.record_attempt(namespace, batch.id, str(exc), generation=generation)
                 coverage = Coverage(messages=len(outcome.entries), kept=len(outcome.entries))
             self._record_extract(namespace, outcome, items=len(outcome.entries))
-            self.journal.save_extraction(
+            self.journal.batches.save_extraction(
                 namespace, batch.id, outcome.entries, coverage=coverage.as_dict(), generation=generation
             )
             ready.append(batch.id)
@@ -321,8 +326,11 @@ class Pipeline:
             return []
         infos = [
             b
-            for b in self.journal.batches(namespace)
-            if (b.status, b.mode) == ("written", "llm") and b.error and b.entry_ids and b.attempts < REEXTRACT_ATTEMPTS
+            for b in self.journal.batches.info(namespace)
+            if (b.status, b.mode) == (BatchStatus.WRITTEN, "llm")
+            and b.error
+            and b.entry_ids
+            and b.attempts < REEXTRACT_ATTEMPTS
         ]
         untouched = []
         for info in infos:
@@ -345,7 +353,7 @@ class Pipeline:
         fallback entries through the write path. False when it failed again (its entries stay) or another worker
         holds the batch.
         """
-        messages = self.journal.batch_messages(namespace, info.id)
+        messages = self.journal.batches.messages(namespace, info.id)
         # New ids: the write path never overwrites an id, and decisions may still name the old ones.
         attempt_id = f"{info.id}#re{info.attempts}"
         try:
@@ -355,7 +363,7 @@ class Pipeline:
         except ExtractionError as exc:
             spent: ExtractionOutcome = getattr(exc, "outcome", ExtractionOutcome(entries=[]))
             self._record_extract(namespace, spent, items=0)
-            self.journal.record_attempt(namespace, info.id, str(exc), generation=generation)
+            self.journal.batches.record_attempt(namespace, info.id, str(exc), generation=generation)
             logger.warning("re-extraction of batch %s failed again; its entries stay as they are: %s", info.id, exc)
             return False
         entries, coverage = ensure_coverage(
@@ -369,7 +377,7 @@ class Pipeline:
         for entry in entries:
             entry.batch_id = info.id
         self._record_extract(namespace, outcome, items=len(entries))
-        if not self.journal.replace_extraction(
+        if not self.journal.batches.replace_extraction(
             namespace,
             info.id,
             entries,
@@ -404,13 +412,13 @@ class Pipeline:
             NamespaceForgottenError: the namespace was forgotten meanwhile; what this call wrote is deleted again.
         """
         written = 0
-        for batch in self.journal.get_batches(namespace, batch_ids):
-            if batch.status != "extracted" or batch.entries is None:
+        for batch in self.journal.batches.get(namespace, batch_ids):
+            if batch.status != BatchStatus.EXTRACTED or batch.entries is None:
                 continue
             with self.ledger.timed(namespace, "write", items=len(batch.entries)):
                 if batch.replaces:  # a re-extraction: its fallback entries go first (also after a crash)
                     self.store.delete(namespace, batch.replaces)
-                sources = {m.id: m for m in self.journal.batch_messages(namespace, batch.id)}
+                sources = {m.id: m for m in self.journal.batches.messages(namespace, batch.id)}
                 vectors = {}
                 for entry in batch.entries:
                     source = sources.get(entry.source_ids[0]) if len(entry.source_ids) == 1 else None
@@ -418,7 +426,9 @@ class Pipeline:
                         vectors[entry.id] = source.vector
                 self.store.add(batch.entries, vectors=vectors)
                 try:
-                    self.journal.mark_written(namespace, batch.id, [e.id for e in batch.entries], generation=generation)
+                    self.journal.batches.mark_written(
+                        namespace, batch.id, [e.id for e in batch.entries], generation=generation
+                    )
                 except NamespaceForgottenError:
                     self.store.delete(namespace, [e.id for e in batch.entries])  # forget won: leave no trace
                     raise
@@ -432,4 +442,4 @@ class Pipeline:
         rows = self.ledger.drain(namespace)
         if rows:
             with contextlib.suppress(NamespaceForgottenError):  # the usage of a forgotten namespace is forgotten too
-                self.journal.add_usage(namespace, rows.values(), generation=generation)
+                self.journal.usage.add(namespace, rows.values(), generation=generation)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
@@ -53,6 +54,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class Stage(StrEnum):
+    """Where a message is on the write path, in order; the journal stores the value (``messages.stage``).
+
+    A ``StrEnum``: a member equals its text (``Stage.DONE == "done"``), so it reads and serialises as a string.
+    """
+
+    ACCEPTED = "accepted"  # durably logged, not compressed yet
+    SENSORY = "sensory"  # compressed, in its thread's sensory buffer (the open topic segment)
+    SHORT_TERM = "short_term"  # in a whole topic segment, waiting for a full batch
+    BATCHED = "batched"  # in a batch waiting for (or between) extraction and the long-term write
+    DONE = "done"  # its batch's entries are in long-term memory
+
+
+OPEN_STAGES: tuple[Stage, ...] = (Stage.ACCEPTED, Stage.SENSORY, Stage.SHORT_TERM, Stage.BATCHED)
+"""The stages of a message not yet in long-term memory."""
+
+
 @dataclass(slots=True)
 class Message:
     """A message after normalisation, as the journal keeps it.
@@ -75,7 +93,7 @@ class Message:
     part_of: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     vector: np.ndarray | None = field(default=None, repr=False, compare=False)
-    stage: str | None = None  # where it is in the pipeline (accepted, sensory, short_term, batched, done)
+    stage: Stage | None = None  # where it is on the write path (set when read back from the journal)
     batch_id: str | None = None
 
     @property

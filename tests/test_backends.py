@@ -143,9 +143,9 @@ def _batch_waiting(memory: LightMem, namespace: str, batch_id: str) -> str:
     ns = (namespace,)
     memory.pipeline.compress(ns)
     journal = memory.journal
-    sensory = [m for buffer in journal.sensory_buffers(ns).values() for m in buffer]
-    journal.promote_segments(ns, [Segment(id=f"seg-{batch_id}", messages=sensory)])
-    journal.create_batch(ns, batch_id, [m.id for m in journal.messages(ns, stage="short_term")])
+    sensory = [m for buffer in journal.buffers.sensory(ns).values() for m in buffer]
+    journal.buffers.promote(ns, [Segment(id=f"seg-{batch_id}", messages=sensory)])
+    journal.batches.create(ns, batch_id, [m.id for m in journal.messages.read(ns, stage="short_term")])
     return batch_id
 
 
@@ -164,10 +164,10 @@ def test_a_crashed_workers_lease_is_taken_over(memory_on: Callable[..., LightMem
 
     # A worker on another host holds the batch: a live lease is respected, the flush leaves the batch alone.
     remote = "worker-on-another-host:7:abc"
-    assert [b.id for b in journal.claim_batches(ns, remote, 0.5)] == [batch]
+    assert [b.id for b in journal.batches.claim(ns, remote, 0.5)] == [batch]
     memory.flush("alice")
     assert memory.stats("alice").batches == {"pending": 1}
-    assert journal.claim_batches(ns, new_worker_id(), 600) == []
+    assert journal.batches.claim(ns, new_worker_id(), 600) == []
     # It died: once its lease expires another worker takes the batch over.
     time.sleep(0.6)
     memory.flush("alice")
@@ -177,7 +177,7 @@ def test_a_crashed_workers_lease_is_taken_over(memory_on: Callable[..., LightMem
     memory.add(turns("n", ["I bought a green kayak."]), namespace="alice")
     second = _batch_waiting(memory, "alice", "b2")
     crashed = f"{socket.gethostname()}:{_dead_pid()}:deadbeef0000"
-    assert [b.id for b in journal.claim_batches(ns, crashed, 600)] == [second]
+    assert [b.id for b in journal.batches.claim(ns, crashed, 600)] == [second]
     memory.flush("alice")
     assert memory.stats("alice").batches == {"written": 2} and memory.stats("alice").entries == 4
 
@@ -223,7 +223,7 @@ def test_concurrent_writers_get_distinct_sequence_numbers(memory_on: Callable[..
     for thread in threads:
         thread.join(120)
     assert errors == []
-    seqs = [m.seq for ns in ("a", "b", "c") for m in memory.journal.messages((ns,))]
+    seqs = [m.seq for ns in ("a", "b", "c") for m in memory.journal.messages.read((ns,))]
     assert len(seqs) == 60 and len(set(seqs)) == 60
 
 
@@ -317,7 +317,9 @@ def test_journal_setup_is_idempotent_and_concurrent(postgres_url: str) -> None:
     try:
         assert errors == [] and len(journals) == 4
         journals[0].setup()
-        assert [r[0] for r in journals[0]._query("SELECT v FROM journal_migrations")] == [len(POSTGRES_MIGRATIONS)]
+        assert [r[0] for r in journals[0].database.query("SELECT v FROM journal_migrations")] == [
+            len(POSTGRES_MIGRATIONS)
+        ]
     finally:
         for database in databases:
             database.close()
@@ -359,8 +361,8 @@ def test_an_older_sqlite_journal_keeps_its_generations_under_a_digest(tmp_path: 
     """Schema 4 kept a forgotten namespace's generation under its name; opening it migrates the row."""
     path = tmp_path / "journal.sqlite3"
     journal = Journal(path)
-    journal.forget(("zoe",))
-    journal.forget(("zoe",))
+    journal.namespaces.forget(("zoe",))
+    journal.namespaces.forget(("zoe",))
     journal.close()
     conn = sqlite3.connect(path)
     conn.execute("UPDATE namespaces SET namespace = 'zoe'")  # as schema 4 wrote it
@@ -369,9 +371,9 @@ def test_an_older_sqlite_journal_keeps_its_generations_under_a_digest(tmp_path: 
     conn.close()
     journal = Journal(path)
     try:
-        assert journal.generation(("zoe",)) == 2  # work started before the forgets stays fenced
-        assert [tuple(r) for r in journal._query("SELECT * FROM namespaces")] == [(generation_key("zoe"), 2)]
-        assert journal._query("PRAGMA user_version")[0][0] == 5
+        assert journal.namespaces.generation(("zoe",)) == 2  # work started before the forgets stays fenced
+        assert [tuple(r) for r in journal.database.query("SELECT * FROM namespaces")] == [(generation_key("zoe"), 2)]
+        assert journal.database.query("PRAGMA user_version")[0][0] == 5
     finally:
         journal.close()
 
@@ -392,5 +394,5 @@ def test_reextract_and_coverage_on_the_backend(memory_on: Callable[..., LightMem
     assert {e.method for e in after} == {"llm"} and not old & {e.id for e in after}
     sources = [s for e in after for s in e.source_ids]
     assert len(sources) == len(set(sources))
-    [batch] = memory.journal.batches(("alice",))
+    [batch] = memory.journal.batches.info(("alice",))
     assert batch.status == "written" and batch.coverage is not None

@@ -59,8 +59,8 @@ def test_forget_leaves_nothing_in_any_api(make_memory):
     assert memory.search("alice", "PIN", k=50) == []
     assert memory.search("alice", "PIN", k=50, include_history=True) == []
     assert memory.entries("alice", include_history=True) == []
-    assert memory.journal.messages(("alice",)) == [] and memory.recent_messages("alice") == []
-    assert memory.journal.consolidation_queue(("alice",)) == [] and memory.consolidate("alice")[0].new_entries == 0
+    assert memory.journal.messages.read(("alice",)) == [] and memory.recent_messages("alice") == []
+    assert memory.journal.consolidation.queue(("alice",)) == [] and memory.consolidate("alice")[0].new_entries == 0
     assert ("alice",) not in memory.namespaces() and ("alice",) not in memory.store.namespaces()
     assert LightMemChatMessageHistory(memory, namespace="alice", session_id="t2").messages == []
     assert store.search(("alice", MEMORIES), query="PIN") == []
@@ -71,7 +71,7 @@ def test_forget_leaves_nothing_in_any_api(make_memory):
 
     # bob is untouched
     assert any("9902" in e.text for e in memory.entries("bob"))
-    assert len(memory.journal.messages(("bob",))) == 3
+    assert len(memory.journal.messages.read(("bob",))) == 3
 
 
 def test_deleting_an_entry_removes_it_from_current_and_history(make_memory):

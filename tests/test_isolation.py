@@ -93,7 +93,7 @@ def test_no_result_ever_comes_from_another_namespace(static_embeddings, chroma, 
                 # the search does work: without a filter it finds this namespace's own memories (one per text)
                 found = memory.search(ns, query, k=50, include_history=True)
                 assert len(found) == len({(" ".join(e.text.lower().split()), e.active) for e in entries})
-                for msg in memory.journal.messages(ns):
+                for msg in memory.journal.messages.read(ns):
                     assert msg.namespace == ns and owner.get(msg.id) == ns
                 stats = memory.stats(ns)
                 assert stats.entries == len(memory.entries(ns))

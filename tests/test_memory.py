@@ -46,7 +46,7 @@ def test_llm_free_round_trip_with_provenance(make_memory):
     hit = memory.search("maya", "Which instrument is Maya learning?", k=1)[0]
     assert "cello" in hit.entry.text and hit.entry.method == "extractive"
     assert hit.entry.source_ids[0].startswith("m") and hit.entry.thread_id == "s1"
-    source = memory.journal.get_messages(("maya",), hit.entry.source_ids)[hit.entry.source_ids[0]]
+    source = memory.journal.messages.get(("maya",), hit.entry.source_ids)[hit.entry.source_ids[0]]
     assert source.content in hit.entry.text
     assert hit.entry.event_time == source.timestamp
 
@@ -82,7 +82,7 @@ def test_bad_message_rejects_the_whole_call_and_stores_nothing(make_memory):
     batch[1]["content"] = "   "
     with pytest.raises(InvalidMessageError, match="message 1"):
         memory.add(batch, namespace="maya")
-    assert memory.journal.messages(("maya",)) == []
+    assert memory.journal.messages.read(("maya",)) == []
     with pytest.raises(InvalidNamespaceError):
         memory.add(conversation(1), namespace="a/b")
 
@@ -96,7 +96,7 @@ def test_duplicate_ids_are_idempotent_but_conflicts_refused(make_memory):
     changed[0]["content"] = "something else"
     with pytest.raises(DuplicateMessageError):
         memory.add(changed, namespace="maya")
-    assert len(memory.journal.messages(("maya",))) == 2
+    assert len(memory.journal.messages.read(("maya",))) == 2
 
 
 def test_langchain_messages_and_mixed_roles(make_memory):
@@ -136,7 +136,7 @@ def test_crash_during_extraction_resumes_without_duplicates(make_memory, tmp_pat
     memory.add(conversation(10), namespace="maya")
     with pytest.raises(Boom):
         memory.flush("maya")
-    assert memory.journal.batch_counts(("maya",)) == {"pending": 1}
+    assert memory.journal.batches.counts(("maya",)) == {"pending": 1}
     memory.close()
 
     reopened = make_memory(ScriptedChatModel())
@@ -158,7 +158,7 @@ def test_crash_between_extraction_and_write_does_not_call_the_model_again(make_m
     monkeypatch.setattr(memory.store, "add", failing_add)
     result = memory.flush("maya")  # a later-stage failure is the pipeline's to retry, not the caller's
     assert result.deferred_error is not None and "chroma went away" in result.deferred_error
-    assert memory.journal.batch_counts(("maya",)) == {"extracted": 1}
+    assert memory.journal.batches.counts(("maya",)) == {"extracted": 1}
     monkeypatch.undo()
     memory.flush("maya")
     assert model.calls == 1 and len(memory.entries("maya")) == 10
@@ -194,9 +194,9 @@ def test_forget_removes_everything(make_memory):
     memory.flush("maya")
     removed = memory.forget("maya")
     assert removed == {"messages": 10, "entries": 10}
-    assert memory.journal.messages(("maya",)) == [] and memory.stats("maya").usage == {}
+    assert memory.journal.messages.read(("maya",)) == [] and memory.stats("maya").usage == {}
     assert memory.search("maya", "cello", k=10) == []
-    assert len(memory.journal.messages(("other",))) == 4
+    assert len(memory.journal.messages.read(("other",))) == 4
 
 
 def test_delete_entries_only_within_namespace(make_memory):
@@ -245,7 +245,7 @@ def test_threads_buffer_separately(make_memory):
     memory = make_memory()
     memory.add(conversation(2, prefix="a"), namespace="maya", thread_id="A")
     memory.add(conversation(2, prefix="b"), namespace="maya", thread_id="B")
-    buffers = memory.journal.sensory_buffers(("maya",))
+    buffers = memory.journal.buffers.sensory(("maya",))
     assert {k: [m.id for m in v] for k, v in buffers.items()} == {"A": ["a0", "a1"], "B": ["b0", "b1"]}
 
 

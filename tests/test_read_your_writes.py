@@ -49,7 +49,7 @@ def test_a_message_is_never_counted_twice_while_its_batch_is_written(make_memory
     memory.add(turns(4), namespace="bo")
     memory.flush("bo")
     # the moment between writing a batch's memories and retiring its pending entries, frozen
-    stale = memory.pipeline.pending_entry(memory.journal.messages(("bo",))[0])
+    stale = memory.pipeline.pending_entry(memory.journal.messages.read(("bo",))[0])
     memory.store.upsert([stale])
     hits = memory.search("bo", "jazz records", k=10)
     assert [h.entry.source_ids for h in hits].count(["m0"]) == 1 and not any(h.pending for h in hits)
@@ -81,7 +81,7 @@ def test_messages_of_an_old_folder_get_vectors_and_pending_entries(make_memory: 
     with memory.journal.transaction() as cur:  # as a folder written before vectors were kept
         cur.execute("UPDATE messages SET vector = NULL")
     assert memory.pipeline.sync_pending(("di",)) == 3
-    assert all(m.vector is not None for m in memory.journal.messages(("di",)))
+    assert all(m.vector is not None for m in memory.journal.messages.read(("di",)))
     assert len(memory.search("di", "hiking boots", k=5)) == 3
 
 
@@ -114,9 +114,9 @@ def test_flush_of_one_thread(make_memory: Callable[..., LightMem]) -> None:
     memory.add(turns(2, prefix="a", thread="t1"), namespace="gu")
     memory.add(turns(2, prefix="b", thread="t2"), namespace="gu")
     memory.flush("gu", thread_id="t1")
-    done = {m.id for m in memory.journal.messages(("gu",), stage="done")}
+    done = {m.id for m in memory.journal.messages.read(("gu",), stage="done")}
     assert {"a0", "a1"} <= done  # t1 is extracted (the short-term buffer closes with it)
-    assert memory.journal.messages(("gu",), stage="sensory")  # t2's open tail stays
+    assert memory.journal.messages.read(("gu",), stage="sensory")  # t2's open tail stays
     assert {h.entry.source_ids[0] for h in memory.search("gu", "turn", k=10) if h.pending} == {"b0", "b1"}
 
 

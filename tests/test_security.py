@@ -83,7 +83,7 @@ def test_rate_limited_endpoint_backs_off_falls_back_and_never_logs_the_key(
     assert all(r["auth"] == f"Bearer {SECRET}" for r in _RateLimited.requests)  # the key did reach the endpoint
     out = capsys.readouterr()
     assert "rate" in caplog.text.lower()  # the failure was logged...
-    for text in (caplog.text, out.out, out.err, repr(model), str(memory.journal.batch_counts(("alice",)))):
+    for text in (caplog.text, out.out, out.err, repr(model), str(memory.journal.batches.counts(("alice",)))):
         assert SECRET not in text  # ...without the key
-    errors = memory.journal._query("SELECT error FROM batches")
+    errors = memory.journal.database.query("SELECT error FROM batches")
     assert errors and all(SECRET not in (row[0] or "") for row in errors)

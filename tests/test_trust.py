@@ -147,7 +147,7 @@ def test_a_retry_after_any_failing_stage_stores_the_message_exactly_once(
     target = {
         "embedder": (memory.pipeline.embeddings, "embed_documents"),
         "store": (memory.store, "upsert"),
-        "disk": (memory.journal, "append"),
+        "disk": (memory.journal.messages, "append"),
     }[stage]
     original = getattr(*target)
     failures = {"left": 1}
@@ -176,7 +176,7 @@ def test_a_retry_after_any_failing_stage_stores_the_message_exactly_once(
     memory.flush("vic")
     texts = [e.text for e in memory.entries("vic", include_pending=True)]
     assert texts.count("user: My passport number ends in 4471.") == 1
-    assert len(memory.journal.messages(("vic",))) == 2
+    assert len(memory.journal.messages.read(("vic",))) == 2
 
 
 def test_a_lost_store_folder_fails_loudly_and_is_rebuilt_from_the_journal(
@@ -250,7 +250,7 @@ def test_a_forget_landing_while_decisions_are_applied_leaves_nothing(make_memory
     apply = module.apply_decisions
 
     def forget_then_apply(*args: Any, **kwargs: Any) -> Any:
-        memory.journal.forget(("ola",))  # another process forgets between the check and the writes
+        memory.journal.namespaces.forget(("ola",))  # another process forgets between the check and the writes
         memory.store.delete_namespace(("ola",))
         return apply(*args, **kwargs)  # writes the superseded copies into a fresh history collection
 

@@ -106,11 +106,11 @@ def build_consolidation_graph(
     def fenced_apply(namespace: Namespace, decisions: Sequence[Decision], generation: int) -> Any:
         """Apply decisions to the store unless the namespace was forgotten; if a forget lands while they are
         applied, delete what they wrote (forget wins) and stop the run."""
-        if journal.generation(namespace) != generation:
+        if journal.namespaces.generation(namespace) != generation:
             raise NamespaceForgottenError(f"{namespace_key(namespace)} was forgotten during consolidation")
         merged = [merged_entry_id(t) for t in store.get(namespace, [d.target_id for d in decisions])]
         counts = apply_decisions(store, namespace, decisions, model=decider.model_name if decider else None)
-        if journal.generation(namespace) != generation:
+        if journal.namespaces.generation(namespace) != generation:
             touched = {i for d in decisions for i in (d.target_id, *d.newer_ids)}
             store.delete(namespace, sorted(touched | set(merged)))
             raise NamespaceForgottenError(f"{namespace_key(namespace)} was forgotten during consolidation")
@@ -119,23 +119,23 @@ def build_consolidation_graph(
     def prepare(state: ConsolidationState) -> ConsolidationState:
         namespace = state["namespace"]
         started = time.perf_counter()
-        generation = journal.generation(namespace)  # every write of this run is fenced by it
-        if not journal.acquire_lease(lease_name(namespace), owner, config.lease_seconds):
+        generation = journal.namespaces.generation(namespace)  # every write of this run is fenced by it
+        if not journal.leases.acquire(lease_name(namespace), owner, config.lease_seconds):
             return {"busy": True, "started": started, "batches": [], "generation": generation}
-        leftovers = journal.unapplied_decisions(namespace)  # a killed run decided but did not apply these
+        leftovers = journal.consolidation.unapplied(namespace)  # a killed run decided but did not apply these
         if leftovers:
             saved = [Decision(t, a, tuple(n), x) for t, a, n, x in leftovers]  # type: ignore[arg-type]
             fenced_apply(namespace, saved, generation)
-            journal.mark_decisions_applied(namespace, [d.target_id for d in saved], generation=generation)
-        queued = [entry_id for entry_id, _ in journal.consolidation_queue(namespace)]
+            journal.consolidation.mark_applied(namespace, [d.target_id for d in saved], generation=generation)
+        queued = [entry_id for entry_id, _ in journal.consolidation.queue(namespace)]
         targets = plan_targets(store, namespace, queued, config) if queued else []
         # A run killed after deciding re-plans the same targets: skip those already decided on the same entries.
-        decided = journal.decided(namespace, [t.entry.id for t in targets])
+        decided = journal.consolidation.decided(namespace, [t.entry.id for t in targets])
         targets = [t for t in targets if sorted(decided.get(t.entry.id, [])) != sorted(e.id for e, _ in t.newer)]
         update: ConsolidationState = {"busy": False, "started": started, "queued": queued, "generation": generation}
         if decider is None:
             decisions, _ = DuplicateDecider(config.duplicate_threshold).decide(targets)
-            journal.save_decisions(
+            journal.consolidation.save_decisions(
                 namespace, [(d.target_id, d.action, d.newer_ids, d.text) for d in decisions], generation=generation
             )
             update.update({"batches": [], "decisions": decisions})
@@ -175,7 +175,7 @@ def build_consolidation_graph(
             items=len(decisions),
         )
         # A forget while the model was thinking: the decisions (text from forgotten memories) are not kept.
-        journal.save_decisions(
+        journal.consolidation.save_decisions(
             namespace, [(d.target_id, d.action, d.newer_ids, d.text) for d in decisions], generation=state["generation"]
         )
         failed = [] if decisions else [t.entry.id for t in batch]
@@ -187,13 +187,15 @@ def build_consolidation_graph(
         decisions = state.get("decisions") or []
         generation = state["generation"]
         counts = fenced_apply(namespace, decisions, generation)
-        journal.mark_decisions_applied(namespace, [d.target_id for d in decisions], generation=generation)
+        journal.consolidation.mark_applied(namespace, [d.target_id for d in decisions], generation=generation)
         # Entries that fed a failed decision stay queued; everything else of this run is done.
         failed = set(state.get("failed") or [])
         blocked = {
             e.id for batch in state.get("batches") or [] for t in batch if t.entry.id in failed for e, _ in t.newer
         }
-        journal.dequeue(namespace, [e for e in state.get("queued") or [] if e not in blocked], generation=generation)
+        journal.consolidation.dequeue(
+            namespace, [e for e in state.get("queued") or [] if e not in blocked], generation=generation
+        )
         report = state["report"]
         report.updated, report.superseded, report.kept = counts.updated, counts.superseded, counts.kept
         report.rejected = counts.rejected
@@ -214,8 +216,8 @@ def build_consolidation_graph(
                 report.calls, report.input_tokens, report.output_tokens = run.calls, run.input_tokens, run.output_tokens
             if rows:
                 with contextlib.suppress(NamespaceForgottenError):  # a forgotten namespace keeps no usage row
-                    journal.add_usage(namespace, rows.values(), generation=state.get("generation"))
-            journal.release_lease(lease_name(namespace), owner)
+                    journal.usage.add(namespace, rows.values(), generation=state.get("generation"))
+            journal.leases.release(lease_name(namespace), owner)
         report.seconds = elapsed
         return {"report": report}
 

@@ -61,7 +61,7 @@ def build_ingest_graph(pipeline: Pipeline) -> CompiledStateGraph:
     def normalise(state: IngestState) -> IngestState:
         namespace = normalize_namespace(state["namespace"])  # JSON input (LangGraph Platform) gives a list
         # Every later write of this run is fenced by the generation it started at: a forget meanwhile wins.
-        generation = pipeline.journal.generation(namespace)
+        generation = pipeline.journal.namespaces.generation(namespace)
         accepted, duplicates = pipeline.accept(
             namespace, state.get("messages") or [], state.get("thread_id"), repair=bool(state.get("repair"))
         )

@@ -36,18 +36,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_lightmem.accounting import INGEST_STAGES
-from langchain_lightmem.types import MemoryEntry, Message, NamespaceLike, SearchResult, namespace_key
+from langchain_lightmem.types import MemoryEntry, Message, NamespaceLike, SearchResult, Stage, namespace_key
 
 if TYPE_CHECKING:
     from langchain_lightmem.memory import LightMem, NamespaceSnapshot
 
-STAGES = ("accepted", "sensory", "short_term", "batched", "done")
-STAGE_LABELS = {
-    "accepted": "accepted, not compressed yet",
-    "sensory": "sensory buffer: open topic segment",
-    "short_term": "short-term buffer: waiting for a full batch",
-    "batched": "batched: extraction not written yet",
-    "done": "extracted",
+STAGES: tuple[Stage, ...] = tuple(Stage)
+STAGE_LABELS: dict[str, str] = {
+    Stage.ACCEPTED: "accepted, not compressed yet",
+    Stage.SENSORY: "sensory buffer: open topic segment",
+    Stage.SHORT_TERM: "short-term buffer: waiting for a full batch",
+    Stage.BATCHED: "batched: extraction not written yet",
+    Stage.DONE: "extracted",
 }
 METHOD_LABELS = {
     "llm": "extracted by a chat model",
@@ -555,8 +555,8 @@ def _search(examples: Sequence[SearchExample], *, calibrated: bool, live: bool, 
 
 
 def _segment_status(messages: Iterable[Message]) -> str:
-    stages = [m.stage or "accepted" for m in messages]
-    return min(stages, key=lambda s: STAGES.index(s) if s in STAGES else 0) if stages else "accepted"
+    stages = [m.stage or Stage.ACCEPTED for m in messages]
+    return min(stages, key=STAGES.index) if stages else Stage.ACCEPTED
 
 
 def _overview(page: _Page) -> str:
@@ -597,7 +597,7 @@ def _overview(page: _Page) -> str:
 
 
 def _message(page: _Page, message: Message) -> str:
-    stage = message.stage or "accepted"
+    stage = message.stage or Stage.ACCEPTED
     compressed = (
         f'<div class="compressed" title="what the extractor saw after compression">{esc(message.compressed)}</div>'
         if message.compressed is not None and message.compressed != message.content
@@ -780,10 +780,10 @@ def _memories(page: _Page) -> str:
 
 def _pending(page: _Page, now: datetime) -> str:
     snap = page.snapshot
-    waiting = [m for m in snap.messages if (m.stage or "accepted") != "done"]
+    waiting = [m for m in snap.messages if (m.stage or Stage.ACCEPTED) != Stage.DONE]
     by_stage: dict[str, list[Message]] = {}
     for message in waiting:
-        by_stage.setdefault(message.stage or "accepted", []).append(message)
+        by_stage.setdefault(message.stage or Stage.ACCEPTED, []).append(message)
     if snap.next_idle_flush is not None:
         due = (
             f"Next idle flush due <b>{esc(_epoch(snap.next_idle_flush))}</b> "

@@ -98,7 +98,7 @@ def test_a_chroma_server_that_went_away_gives_a_typed_error_and_loses_nothing(tm
     assert result.accepted == ["m1"] and result.deferred_error
     with pytest.raises(StoreUnavailableError, match=f"{host}:{port}"):
         memory.search("maya", "Leeds", k=2)
-    assert [m.id for m in memory.journal.messages(("maya",))] == ["m0", "m1"]
+    assert [m.id for m in memory.journal.messages.read(("maya",))] == ["m0", "m1"]
     memory.close()
 
 

@@ -83,14 +83,14 @@ reports = memory.consolidate("ana")
 current = memory.entries("ana")
 everything = memory.entries("ana", include_history=True)
 print(json.dumps({
-    "messages": len(memory.journal.messages(("ana",))),
+    "messages": len(memory.journal.messages.read(("ana",))),
     "done": memory.stats("ana").messages["done"],
     "current_sources": sorted(s for e in current for s in e.source_ids),
     "all_sources": sorted(s for e in everything for s in e.source_ids),
     "ids": [e.id for e in everything],
     "history": sum(1 for e in everything if e.superseded_by),
-    "queue": len(memory.journal.consolidation_queue(("ana",))),
-    "unapplied": len(memory.journal.unapplied_decisions(("ana",))),
+    "queue": len(memory.journal.consolidation.queue(("ana",))),
+    "unapplied": len(memory.journal.consolidation.unapplied(("ana",))),
     "extract_calls": memory.stats("ana").usage["extract"].calls,
 }))
 """

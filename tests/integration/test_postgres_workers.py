@@ -119,7 +119,7 @@ def test_a_worker_killed_while_extracting_leaves_its_batch_to_the_next(
     config = LightMemConfig(data_dir=tmp_path / "next", postgres={"url": postgres_url, "schema_name": schema})
     model = ScriptedChatModel()
     with LightMem(config, chat_model=model, embeddings=static_embeddings) as memory:
-        (owner,) = {r[0] for r in memory.journal._query("SELECT lease_owner FROM batches")}
+        (owner,) = {r[0] for r in memory.journal.database.query("SELECT lease_owner FROM batches")}
         assert f":{child.pid}:" in owner  # the dead worker's lease, not expired (600 s)
         memory.flush("maya")  # same host, pid gone: taken over at once
         stats = memory.stats("maya")
@@ -276,9 +276,9 @@ def test_four_workers_killed_at_random_lose_and_duplicate_nothing(
             lost = duplicates = messages = memories = 0
             for ns in ("u0", "u1", "u2"):
                 memory.flush(ns)
-                stored = [m.id for m in memory.journal.messages((ns,))]
+                stored = [m.id for m in memory.journal.messages.read((ns,))]
                 assert len(stored) == len(set(stored))
-                assert {m.stage for m in memory.journal.messages((ns,))} <= {"done"}
+                assert {m.stage for m in memory.journal.messages.read((ns,))} <= {"done"}
                 cited = {s for e in memory.entries(ns, include_history=True) for s in e.source_ids}
                 current = [s for e in memory.entries(ns) for s in e.source_ids]
                 lost += len(acked.get(ns, set()) - (set(stored) & cited))
@@ -287,7 +287,7 @@ def test_four_workers_killed_at_random_lose_and_duplicate_nothing(
                 memories += len(memory.entries(ns))
             figures.update(messages=messages, memories=memories, lost=lost, duplicates=duplicates)
             figures["gone_acknowledged"] = len(acked.get("gone", set()))
-            assert memory.entries("gone", include_history=True) == [] and memory.journal.messages(("gone",)) == []
+            assert memory.entries("gone", include_history=True) == [] and memory.journal.messages.read(("gone",)) == []
             database = memory.journal.database
             left = [
                 t

@@ -122,7 +122,7 @@ def test_sigkill_during_ingestion_loses_no_accepted_message_and_duplicates_nothi
     from langchain_lightmem import LightMem, LightMemConfig
 
     with LightMem(LightMemConfig(data_dir=tmp_path, embeddings={"backend": "static"})) as memory:
-        stored = {m.id for m in memory.journal.messages(("k",))}
+        stored = {m.id for m in memory.journal.messages.read(("k",))}
         assert set(accepted) <= stored  # every message add() returned for is there
         memory.flush("k")
         entries = memory.entries("k")

@@ -106,7 +106,7 @@ def test_forget_wins_against_everything_running_at_once(tmp_path: Path, static_e
     assert store.search(("doomed",)) == []
     other = {e.text for e in memory.entries("other", include_pending=True)}
     assert other == {f"user: {t}" for t in kept}  # the bystander lost nothing, and nothing was doubled
-    assert len(memory.journal.messages(("other",))) == len(kept)
+    assert len(memory.journal.messages.read(("other",))) == len(kept)
     memory.close()
 
     leaks = files_containing(config.data_dir, ["zorblax"])

@@ -199,7 +199,7 @@ def test_a_killed_run_is_completed_by_the_next_without_paying_twice(planted, mon
         memory.consolidate("maya")
     decided = model.calls - calls
     monkeypatch.undo()
-    memory.journal.release_lease("consolidate:maya", memory.pipeline.worker_id)  # the killed process's lease
+    memory.journal.leases.release("consolidate:maya", memory.pipeline.worker_id)  # the killed process's lease
     memory.consolidate("maya")
     assert model.calls - calls == decided  # saved decisions were re-applied, not re-asked
     texts = active_texts(memory)
@@ -209,10 +209,10 @@ def test_a_killed_run_is_completed_by_the_next_without_paying_twice(planted, mon
 
 def test_a_busy_namespace_is_skipped(planted):
     memory = planted(ScriptedChatModel(responder=decision_rules))
-    assert memory.journal.acquire_lease("consolidate:maya", "otherhost:1:abc", 60)
+    assert memory.journal.leases.acquire("consolidate:maya", "otherhost:1:abc", 60)
     (report,) = memory.consolidate("maya")
     assert report.busy and report.calls == 0 and len(memory.entries("maya")) == 7
-    memory.journal.release_lease("consolidate:maya", "otherhost:1:abc")
+    memory.journal.leases.release("consolidate:maya", "otherhost:1:abc")
     (report,) = memory.consolidate("maya")
     assert not report.busy and report.superseded == 2
 
@@ -220,7 +220,7 @@ def test_a_busy_namespace_is_skipped(planted):
 def test_forget_clears_the_queue(planted):
     memory = planted()
     memory.forget("maya")
-    assert memory.journal.consolidation_queue(("maya",)) == [] and memory.consolidate() == []
+    assert memory.journal.consolidation.queue(("maya",)) == [] and memory.consolidate() == []
 
 
 def test_rewriting_a_batch_after_a_crash_never_undoes_consolidation(planted):
@@ -229,7 +229,7 @@ def test_rewriting_a_batch_after_a_crash_never_undoes_consolidation(planted):
     paris = next(e for e in memory.entries("maya", include_history=True) if "Paris" in e.text)
     assert not paris.active
     # A resumed ingestion re-writes the batch that held Paris with its original (active) metadata.
-    (batch,) = memory.journal.get_batches(("maya",), [paris.batch_id])
+    (batch,) = memory.journal.batches.get(("maya",), [paris.batch_id])
     memory.store.add(batch.entries or [])
     again = next(e for e in memory.entries("maya", include_history=True) if e.id == paris.id)
     assert again.superseded_by == paris.superseded_by and not again.active

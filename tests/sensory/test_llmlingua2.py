@@ -115,7 +115,7 @@ def test_pipeline_keeps_the_original_beside_the_compressed_text(make_memory: Any
     )
     memory.add([{"role": "user", "content": SENTENCE, "id": "m1"}], namespace="alice")
     memory.flush("alice")
-    stored = memory.pipeline.journal.get_messages(("alice",), ["m1"])["m1"]
+    stored = memory.pipeline.journal.messages.get(("alice",), ["m1"])["m1"]
     assert stored.content == SENTENCE
     assert stored.compressed and stored.compressed != SENTENCE
     assert memory.search("alice", "support group", k=1)

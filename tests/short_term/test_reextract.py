@@ -52,9 +52,9 @@ def test_a_batch_consolidation_touched_is_left_alone(make_memory) -> None:
     memory = fell_back(make_memory)
     a, b = sorted(memory.entries("alice"), key=lambda e: e.event_time)[:2]
     merged = Decision(a.id, "update", (b.id,), "Caroline and Melanie told their cousins about zebra and quartz trips")
-    memory.journal.save_decisions(NS, [(merged.target_id, merged.action, merged.newer_ids, merged.text)])
+    memory.journal.consolidation.save_decisions(NS, [(merged.target_id, merged.action, merged.newer_ids, merged.text)])
     apply_decisions(memory.store, NS, [merged], model="m")
-    memory.journal.mark_decisions_applied(NS, [a.id])
+    memory.journal.consolidation.mark_applied(NS, [a.id])
     live = store_view(memory)
     assert memory.reextract("alice") == {"reextracted": 0, "failed": 0, "busy": 0}
     assert store_view(memory) == live
@@ -85,7 +85,7 @@ def test_a_crash_in_the_middle_is_finished_by_the_next_run(make_memory, monkeypa
     memory.flush("alice")  # the next run of the write path
     assert {e.method for e in memory.entries("alice")} == {"llm"}
     assert max(per_source(memory).values()) == 1
-    assert [b.status for b in memory.journal.batches(NS)] == ["written"]
+    assert [b.status for b in memory.journal.batches.info(NS)] == ["written"]
 
 
 def test_another_worker_cannot_take_the_batch_while_it_is_replaced(make_memory, monkeypatch) -> None:
@@ -103,7 +103,7 @@ def test_another_worker_cannot_take_the_batch_while_it_is_replaced(make_memory, 
     monkeypatch.setattr(memory.store, "delete", delete)
     assert memory.reextract("alice")["reextracted"] == 1
     assert took == [0]
-    journal_ids = set(memory.journal.batches(NS)[0].entry_ids)
+    journal_ids = set(memory.journal.batches.info(NS)[0].entry_ids)
     assert journal_ids == {e.id for e in memory.entries("alice")}
 
 
