@@ -109,6 +109,10 @@ class StageUsage(CarriesUsage):
         self.usage.add(other.usage)
         self.items += other.items
 
+    def as_dict(self) -> dict[str, Any]:
+        """The row's fields, flat: ``stage``, the :class:`Usage` fields, ``items``."""
+        return {"stage": self.stage, **self.usage.as_dict(), "items": self.items}
+
 
 class UsageLedger:
     """Thread-safe accumulator of :class:`StageUsage` keyed by (namespace, stage)."""
