@@ -16,12 +16,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from langchain_lightmem.accounting import CarriesUsage, Usage, UsageLedger
+from langchain_lightmem.accounting import Usage, UsageLedger
 from langchain_lightmem.config import ConsolidationConfig
 from langchain_lightmem.journal import Journal, NamespaceForgottenError, consolidation_lease
 from langchain_lightmem.llm import LLMCallError
@@ -44,49 +44,48 @@ STAGE = "consolidate"
 
 
 @dataclass(slots=True)
-class ConsolidationReport(CarriesUsage):
-    """What one run did for one namespace.
+class ConsolidationReport:
+    """What one run did for one namespace. ``seconds`` is the run's wall time: planning (the queue-build vector
+    searches), deciding (parallel chat-model calls) and applying.
 
-    ``usage`` is what the run cost: the chat-model calls and tokens of its decisions, and its wall time
-    (``seconds``: planning (the queue-build vector searches), deciding (parallel chat-model calls) and applying).
-    ``report.calls``, ``report.input_tokens``, ``report.output_tokens`` and ``report.seconds`` read it.
+    Its cost reads and writes as one :class:`~langchain_lightmem.accounting.Usage` (``report.usage``). The cost
+    fields stay flat fields here, unlike the other cost records: a report's dataclass fields are its wire format
+    (LangGraph Platform serves them as JSON; checkpoints rebuild the report from them).
     """
 
     namespace: Namespace
     new_entries: int = 0
     targets: int = 0
-    usage: Usage = field(default_factory=Usage)
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
     updated: int = 0
     superseded: int = 0
     kept: int = 0
     rejected: int = 0
     """Model updates turned into ``keep`` (placeholder or unsupported merge text); counted in ``kept`` too."""
     failed: int = 0
+    seconds: float = 0.0
     plan_seconds: float = 0.0
     apply_seconds: float = 0.0
     busy: bool = False
     forgotten: bool = False  # forgotten during the run: its results were discarded
 
+    @property
+    def usage(self) -> Usage:
+        """The run's cost as one record (a copy: set ``report.usage`` to change it)."""
+        return Usage(self.calls, self.input_tokens, self.output_tokens, self.seconds)
+
+    @usage.setter
+    def usage(self, usage: Usage) -> None:
+        self.calls, self.input_tokens, self.output_tokens = usage.calls, usage.input_tokens, usage.output_tokens
+        self.seconds = usage.seconds
+
     def as_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready fields (the cost fields flat, as ``lightmem consolidate --json`` prints them)."""
-        return {
-            "namespace": list(self.namespace),
-            "new_entries": self.new_entries,
-            "targets": self.targets,
-            "calls": self.calls,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "updated": self.updated,
-            "superseded": self.superseded,
-            "kept": self.kept,
-            "rejected": self.rejected,
-            "failed": self.failed,
-            "seconds": self.seconds,
-            "plan_seconds": self.plan_seconds,
-            "apply_seconds": self.apply_seconds,
-            "busy": self.busy,
-            "forgotten": self.forgotten,
-        }
+        """The report as JSON-ready fields (``lightmem consolidate --json``)."""
+        out = asdict(self)
+        out["namespace"] = list(self.namespace)
+        return out
 
 
 @dataclass(slots=True)
@@ -268,10 +267,10 @@ class Consolidator:
             rows = self.ledger.drain(namespace)
             run = rows.get((namespace, STAGE))
             if run is not None:
-                report.usage = run.usage.copy()
+                report.usage = run.usage
             if rows:
                 with contextlib.suppress(NamespaceForgottenError):  # a forgotten namespace keeps no usage row
                     self.journal.add_usage(namespace, rows.values(), generation=generation)
             self.journal.release_lease(consolidation_lease(namespace), self.owner)
-        report.usage.seconds = elapsed
+        report.seconds = elapsed
         return report

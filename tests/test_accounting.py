@@ -28,8 +28,11 @@ def test_every_cost_record_reads_its_usage():
         StageUsage("extract", items=3, usage=usage),
         CallStats(usage),
         ExtractionOutcome(entries=[], usage=usage),
-        ConsolidationReport(("maya",), usage=usage),
     ]
+    report = ConsolidationReport(("maya",))
+    report.usage = usage  # a report keeps flat fields (its wire format) and reads and writes them as one Usage
+    records.append(report)
+    assert report.as_dict()["calls"] == 2 and report.usage == usage
     for record in records:
         assert (record.calls, record.input_tokens, record.output_tokens, record.seconds) == (2, 30, 4, 1.5)
     assert PhaseUsage is Usage
