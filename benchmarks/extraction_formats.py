@@ -387,7 +387,7 @@ def consolidate_run(
             "ingest_seconds": ingest_seconds,
             "consolidate_seconds": consolidate_seconds,
             "entries_by_method": by_method,
-            "usage": {k: asdict(v) if hasattr(v, "__dataclass_fields__") else str(v) for k, v in stats.usage.items()},
+            "usage": {k: v.as_dict() for k, v in stats.usage.items()},
             "report": report.as_dict(),
             "merges": merges,
             "supersedes": supersedes,

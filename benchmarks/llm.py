@@ -80,7 +80,7 @@ class ScriptedMeter:
         return self.model.in_phase(name)
 
     def usage(self) -> dict[str, PhaseUsage]:
-        return {k: PhaseUsage(v.calls, v.input_tokens, v.output_tokens) for k, v in self.model.usage_by_phase.items()}
+        return {k: v.copy() for k, v in self.model.usage_by_phase.items()}
 
 
 @dataclass(slots=True)
@@ -148,7 +148,7 @@ class CallbackMeter(BaseCallbackHandler):
 
     def usage(self) -> dict[str, PhaseUsage]:
         with self._lock:
-            return {k: PhaseUsage(v.calls, v.input_tokens, v.output_tokens) for k, v in self._usage.items()}
+            return {k: v.copy() for k, v in self._usage.items()}
 
     def on_chat_model_start(self, serialized: dict[str, Any], messages: list[list[Any]], **kwargs: Any) -> None:
         tokens = sum(self._counter.count(str(m.content)) for batch in messages for m in batch)
@@ -187,10 +187,7 @@ class CallbackMeter(BaseCallbackHandler):
         in_tokens = in_tokens or (call.counted_in if call else 0)
         out_tokens = out_tokens or counted_out
         with self._lock:
-            row = self._usage.setdefault(phase, PhaseUsage())
-            row.calls += 1
-            row.input_tokens += in_tokens
-            row.output_tokens += out_tokens
+            self._usage.setdefault(phase, PhaseUsage()).add(PhaseUsage(1, in_tokens, out_tokens))
         if self.log is not None:
             self.log.write(
                 {

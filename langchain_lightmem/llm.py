@@ -29,6 +29,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
+from langchain_lightmem.accounting import CarriesUsage, Usage
 from langchain_lightmem.config import ExtractionConfig
 from langchain_lightmem.errors import LightMemError
 from langchain_lightmem.tokens import TokenCounter
@@ -55,17 +56,15 @@ class LLMCallError(LightMemError):
 
 
 @dataclass(slots=True)
-class CallStats:
-    """What answering one prompt cost.
+class CallStats(CarriesUsage):
+    """What answering one prompt cost: its :class:`~langchain_lightmem.accounting.Usage` (``stats.calls``,
+    ``stats.input_tokens``... read it), the method that answered, and the errors of failed attempts.
 
     ``calls`` counts requests that reached a model (answered, or failed after reaching it: a timeout, a 5xx);
     ``unreached`` counts attempts that never did (connection refused, unknown host): they cost no tokens.
     """
 
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    seconds: float = 0.0
+    usage: Usage = field(default_factory=Usage)
     method: str = ""
     unreached: int = 0
     errors: list[str] = field(default_factory=list)
@@ -463,7 +462,7 @@ class StructuredCaller:
             except (InvalidOutputError, _Answered) as exc:
                 if isinstance(exc, _Answered):
                     raw, exc = exc.raw, exc.error
-                stats.calls += 1
+                stats.usage.calls += 1
                 stats.errors.append(f"{method}: {exc}")
                 method_index += 1
                 self._add_usage(stats, messages, raw)
@@ -473,7 +472,7 @@ class StructuredCaller:
                     stats.unreached += 1
                     stats.errors.append(f"{method}: no model reached: {type(exc).__name__}: {exc}")
                 else:
-                    stats.calls += 1
+                    stats.usage.calls += 1
                     stats.errors.append(f"{method}: {type(exc).__name__}: {exc}")
                 if is_transient(exc) or never_reached(exc):
                     wait = min(backoff, self.config.max_backoff_seconds)
@@ -485,12 +484,12 @@ class StructuredCaller:
                 else:
                     method_index += 1  # e.g. HTTP 400 "response_format not supported": try the next method
                 continue
-            stats.calls += 1
+            stats.usage.calls += 1
             self._add_usage(stats, messages, raw)
             self._working_method = stats.method = method
-            stats.seconds = self.clock() - started
+            stats.usage.seconds = self.clock() - started
             return result, stats
-        stats.seconds = self.clock() - started
+        stats.usage.seconds = self.clock() - started
         tried = f"{stats.calls} call(s)" + (f" and {stats.unreached} unreached attempt(s)" if stats.unreached else "")
         raise LLMCallError(
             f"no usable answer from {self.model_name} after {tried}: " + "; ".join(stats.errors[-3:]), stats
@@ -498,8 +497,8 @@ class StructuredCaller:
 
     def _add_usage(self, stats: CallStats, prompt: list[BaseMessage], raw: AIMessage | None) -> None:
         in_tokens, out_tokens = self._usage(prompt, raw)
-        stats.input_tokens += in_tokens
-        stats.output_tokens += out_tokens
+        stats.usage.input_tokens += in_tokens
+        stats.usage.output_tokens += out_tokens
 
 
 class _Answered(Exception):

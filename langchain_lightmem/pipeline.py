@@ -302,12 +302,7 @@ class Pipeline:
                 outcome = ExtractiveExtractor(method="extractive_fallback").extract(
                     namespace, batch.id, messages, counted_roles=self.counted_roles
                 )
-                outcome.calls, outcome.input_tokens, outcome.output_tokens, outcome.seconds = (
-                    spent.calls,
-                    spent.input_tokens,
-                    spent.output_tokens,
-                    spent.seconds,
-                )
+                outcome.usage = spent.usage
                 self.journal.batches.record_attempt(namespace, batch.id, str(exc), generation=generation)
                 coverage = Coverage(messages=len(outcome.entries), kept=len(outcome.entries))
             self._record_extract(namespace, outcome, items=len(outcome.entries))
@@ -392,15 +387,7 @@ class Pipeline:
         return True
 
     def _record_extract(self, namespace: Namespace, outcome: ExtractionOutcome, *, items: int) -> None:
-        self.ledger.record(
-            namespace,
-            "extract",
-            calls=outcome.calls,
-            input_tokens=outcome.input_tokens,
-            output_tokens=outcome.output_tokens,
-            seconds=outcome.seconds,
-            items=items,
-        )
+        self.ledger.record(namespace, "extract", outcome.usage, items=items)
 
     # -- long-term memory -----------------------------------------------------------------------------------
 

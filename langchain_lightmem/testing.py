@@ -24,7 +24,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
@@ -37,6 +36,7 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from langchain_lightmem.accounting import CarriesUsage, Usage
 from langchain_lightmem.tokens import TokenCounter
 
 Responder = Callable[[list[BaseMessage], list[dict[str, Any]]], Any]
@@ -183,16 +183,12 @@ def schema_stub(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> A
     return {"array": [], "string": "", "integer": 0, "number": 0, "boolean": False}.get(str(kind))
 
 
-@dataclass(slots=True)
-class PhaseUsage:
-    """Calls and tokens spent in one phase (``ingest``, ``consolidation``, ``query``)."""
-
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
+PhaseUsage = Usage
+"""Calls and tokens spent in one phase (``ingest``, ``consolidation``, ``query``): the one cost record,
+:class:`~langchain_lightmem.accounting.Usage` (a scripted model does not time its answers: ``seconds`` stays 0)."""
 
 
-class ScriptedChatModel(BaseChatModel):
+class ScriptedChatModel(BaseChatModel, CarriesUsage):
     """A scripted, counting chat model.
 
     Args:
@@ -223,10 +219,9 @@ class ScriptedChatModel(BaseChatModel):
     phase: str = "ingest"
     json_mode: bool = False
     keep_prompts: bool = True
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    usage_by_phase: dict[str, PhaseUsage] = Field(default_factory=dict)
+    usage: Usage = Field(default_factory=Usage)
+    """Every call counted (``model.calls``, ``model.input_tokens``, ``model.output_tokens`` read it)."""
+    usage_by_phase: dict[str, Usage] = Field(default_factory=dict)
     prompts: list[list[BaseMessage]] = Field(default_factory=list)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _counter: TokenCounter = PrivateAttr(default_factory=TokenCounter)
@@ -252,7 +247,7 @@ class ScriptedChatModel(BaseChatModel):
     def reset_usage(self) -> None:
         """Forget every count (the script and responder are kept)."""
         with self._lock:
-            self.calls = self.input_tokens = self.output_tokens = 0
+            self.usage = Usage()
             self.usage_by_phase = {}
             self.prompts = []
 
@@ -292,14 +287,9 @@ class ScriptedChatModel(BaseChatModel):
 
     def _count(self, in_tokens: int, out_tokens: int, *, call: bool) -> None:
         with self._lock:
-            usage = self.usage_by_phase.setdefault(self.phase, PhaseUsage())
-            if call:
-                self.calls += 1
-                usage.calls += 1
-            self.input_tokens += in_tokens
-            self.output_tokens += out_tokens
-            usage.input_tokens += in_tokens
-            usage.output_tokens += out_tokens
+            spent = Usage(calls=int(call), input_tokens=in_tokens, output_tokens=out_tokens)
+            self.usage.add(spent)
+            self.usage_by_phase.setdefault(self.phase, Usage()).add(spent)
 
     def _generate(
         self,

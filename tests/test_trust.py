@@ -245,7 +245,7 @@ def test_a_forget_landing_while_decisions_are_applied_leaves_nothing(make_memory
     memory.add([{"role": "user", "content": same, "timestamp": "2024-01-01T10:00:00Z"}], namespace="ola")
     memory.add([{"role": "user", "content": same, "timestamp": "2024-02-01T10:00:00Z"}], namespace="ola")
     memory.flush("ola")
-    from langchain_lightmem.graphs import consolidate as module
+    from langchain_lightmem import consolidator as module
 
     apply = module.apply_decisions
 

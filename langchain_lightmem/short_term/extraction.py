@@ -30,6 +30,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from langchain_lightmem.accounting import CarriesUsage, Usage
 from langchain_lightmem.citations import (
     LINE_SUPPORT_THRESHOLD,
     SUPPORT_THRESHOLD,
@@ -332,8 +333,8 @@ def parse_fact_date(value: str | None, fallback: datetime) -> datetime:
 
 
 @dataclass(slots=True)
-class ExtractionOutcome:
-    """Entries for one batch, and what producing them cost.
+class ExtractionOutcome(CarriesUsage):
+    """Entries for one batch, and what producing them cost (``usage``; ``outcome.calls``... read it).
 
     ``dropped`` counts facts of the model's answer that were not kept (placeholder or copied text, no valid
     citation); ``recited`` facts whose citations were corrected (:func:`recite`); ``unreached`` attempts that never
@@ -341,10 +342,7 @@ class ExtractionOutcome:
     """
 
     entries: list[MemoryEntry]
-    calls: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    seconds: float = 0.0
+    usage: Usage = field(default_factory=Usage)
     method: str = "extractive"
     errors: list[str] = field(default_factory=list)
     dropped: int = 0
@@ -589,10 +587,7 @@ class LLMExtractor:
             error = ExtractionError(f"batch {batch_id}: {exc}")
             error.outcome = ExtractionOutcome(  # type: ignore[attr-defined]
                 entries=[],
-                calls=exc.stats.calls,
-                input_tokens=exc.stats.input_tokens,
-                output_tokens=exc.stats.output_tokens,
-                seconds=exc.stats.seconds,
+                usage=exc.stats.usage,
                 errors=exc.stats.errors,
                 unreached=exc.stats.unreached,
             )
@@ -601,10 +596,7 @@ class LLMExtractor:
         entries = self._entries(namespace, batch_id, validated.facts, errors)
         return ExtractionOutcome(
             entries=entries,
-            calls=stats.calls,
-            input_tokens=stats.input_tokens,
-            output_tokens=stats.output_tokens,
-            seconds=stats.seconds,
+            usage=stats.usage,
             method=stats.method,
             errors=errors,
             dropped=validated.dropped,

@@ -14,6 +14,7 @@ from langchain_core.messages import BaseMessage
 from langchain_lightmem.long_term.consolidation import (
     DECISION_EXAMPLE_ANSWER,
     DECISION_PROMPT,
+    DECISION_RULES,
     Decision,
     Target,
     apply_decisions,
@@ -205,6 +206,25 @@ def test_a_killed_run_is_completed_by_the_next_without_paying_twice(planted, mon
     texts = active_texts(memory)
     assert not any("Paris" in t for t in texts) and texts.count("Maya: My favourite food is ramen.") == 1
     assert len([t for t in texts if "Rex" in t]) == 1
+
+
+def test_a_failed_batch_stays_queued_for_the_next_run(planted):
+    def model_down(messages: list[BaseMessage], tools: list[dict[str, Any]]) -> dict[str, Any]:
+        if str(messages[0].content).startswith(DECISION_RULES):
+            raise ValueError("the model is down")
+        return extraction_responder(messages, tools)
+
+    model = ScriptedChatModel(responder=model_down)
+    memory = planted(model, consolidation={"batch_size": 1})
+    entries = active_texts(memory)
+    (report,) = memory.consolidate("maya")
+    assert report.failed == report.targets == 3 and report.calls >= 3 and active_texts(memory) == entries
+    assert memory.stats("maya").usage["consolidate"].calls == report.calls  # failed calls are paid for too
+    assert memory.journal.consolidation.queue(("maya",))  # the entries that fed the failed decisions wait
+    model.responder = decision_rules
+    (retry,) = memory.consolidate("maya")
+    assert (retry.failed, retry.superseded, retry.updated) == (0, 2, 1)
+    assert memory.journal.consolidation.queue(("maya",)) == []
 
 
 def test_a_busy_namespace_is_skipped(planted):

@@ -3,12 +3,14 @@ current implementations satisfy them, and a decider passed in is used through th
 
 from __future__ import annotations
 
+from langchain_lightmem.accounting import Usage
 from langchain_lightmem.graphs.consolidate import build_consolidation_graph
+from langchain_lightmem.llm import CallStats
 from langchain_lightmem.long_term.base import LongTermMemory, MemoryIndex, SimilarMemories
 from langchain_lightmem.long_term.consolidation import ConsolidationDecider, DuplicateDecider, LLMDecider
 from langchain_lightmem.testing import ScriptedChatModel
 from langchain_lightmem.tokens import TokenCounter
-from tests.long_term.test_consolidation import HISTORY_JULY, HISTORY_MAY, active_texts
+from tests.long_term.test_consolidation import HISTORY_JULY, HISTORY_MAY, active_texts, say, topic_embeddings
 
 
 def test_chroma_store_is_long_term_memory_for_every_consumer(make_memory):
@@ -26,7 +28,7 @@ def test_both_deciders_are_consolidation_deciders(make_memory):
 
 
 def test_a_decider_given_to_the_graph_decides_through_the_protocol(make_memory, tmp_path):
-    """The LLM-free rule as an injected decider (fanned out like a model's) decides what the built-in one does."""
+    """The LLM-free rule as an injected decider decides what the built-in one does (in ``prepare``: no model)."""
     results = []
     for name, injected in (("default", False), ("injected", True)):
         memory = make_memory(data_dir=tmp_path / name)
@@ -48,3 +50,34 @@ def test_a_decider_given_to_the_graph_decides_through_the_protocol(make_memory, 
         results.append(((report.calls, report.superseded, report.updated), sorted(active_texts(memory))))
     assert results[0] == results[1]
     assert results[0][0] == (0, 1, 0)
+
+
+def test_a_model_decider_that_decides_nothing_leaves_every_target_and_empties_the_queue(make_memory):
+    """Failure is ``LLMCallError`` (the targets stay queued); a decider that answers with no decision for a
+    target keeps it as it is, and its entries are done."""
+
+    class Undecided:
+        model_name = "undecided"
+
+        def decide(self, targets, config=None):
+            return [], CallStats(Usage(calls=1, input_tokens=10, output_tokens=2))
+
+    memory = make_memory(embeddings=topic_embeddings())
+    for history, thread in ((HISTORY_MAY, "may"), (HISTORY_JULY, "july")):
+        memory.add(history, namespace="maya", thread_id=thread)
+        memory.flush("maya")
+    memory.consolidate("maya")  # the built-in LLM-free run; then a new entry for an injected decider
+    memory.add([say(8, "I work as a nurse in a Berlin hospital now.", 90)], namespace="maya")
+    memory.flush("maya")
+    entries = active_texts(memory)
+    graph = build_consolidation_graph(
+        journal=memory.journal,
+        store=memory.store,
+        config=memory.config.consolidation,
+        decider=Undecided(),
+        ledger=memory.pipeline.ledger,
+        owner=memory.pipeline.worker_id,
+    )
+    report = graph.invoke({"namespace": ("maya",)})["report"]
+    assert (report.targets, report.failed, report.calls, report.input_tokens) == (1, 0, 1, 10)
+    assert active_texts(memory) == entries and memory.journal.consolidation.queue(("maya",)) == []
