@@ -37,6 +37,7 @@ import itertools
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -65,6 +66,7 @@ _CHUNK = 1000
 _QUERY_CHUNK = 256
 _PAGE = 5000
 _NS_KEY = "lightmem_ns"  # buckets layout: the namespace's digest on every document
+_RACE_RETRIES = 4
 _ID_KEY = "lightmem_id"  # buckets layout: the entry id (Chroma's own id is a digest of it)
 TimeRange = tuple[datetime | None, datetime | None]
 
@@ -153,8 +155,20 @@ def _revalidating(
         method: Callable[Concatenate[ChromaMemoryStore, _P], _R],
     ) -> Callable[Concatenate[ChromaMemoryStore, _P], _R]:
         def attempt(self: ChromaMemoryStore, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            for retry in range(_RACE_RETRIES):
+                try:
+                    return method(self, *args, **kwargs)
+                except Exception as exc:
+                    # A query racing another process's write on the same server can see an id whose record
+                    # is not readable yet (Chroma 1.5: "Error finding id"); the same call a moment later succeeds.
+                    if "Error finding id" not in str(exc) or retry == _RACE_RETRIES - 1:
+                        raise
+                    time.sleep(0.05 * (retry + 1))
+            raise AssertionError("unreachable")
+
+        def attempt_typed(self: ChromaMemoryStore, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             try:
-                return method(self, *args, **kwargs)
+                return attempt(self, *args, **kwargs)
             except Exception as exc:
                 if _is_unreachable(exc):
                     raise StoreUnavailableError(
@@ -166,13 +180,13 @@ def _revalidating(
         @functools.wraps(method)
         def wrapper(self: ChromaMemoryStore, *args: _P.args, **kwargs: _P.kwargs) -> _R:
             try:
-                return attempt(self, *args, **kwargs)
+                return attempt_typed(self, *args, **kwargs)
             except Exception as exc:
                 if not _is_missing_collection(exc):
                     raise
             self._drop_cached()
             try:
-                return attempt(self, *args, **kwargs)
+                return attempt_typed(self, *args, **kwargs)
             except Exception as exc:
                 if not _is_missing_collection(exc) or when_gone is None:
                     raise
