@@ -68,6 +68,14 @@ class ChromaConfig(_Section):
             "checked on open: changing it would move namespaces to other buckets."
         ),
     )
+    warm_up: bool = Field(
+        False,
+        description=(
+            "Search every memory collection once, in a background thread, as each LightMem opens, so Chroma loads "
+            "their indexes before users search (LightMem.warm_up, `lightmem warm-up`). For a server with many "
+            "namespaces. Env: LIGHTMEM_CHROMA_WARM_UP=1."
+        ),
+    )
 
 
 class EmbeddingConfig(_Section):
@@ -445,6 +453,7 @@ class LightMemConfig(_Section):
 
         ``LIGHTMEM_DATA_DIR`` (data folder), ``LIGHTMEM_CHROMA_URL`` (``http://host:port`` of a Chroma server),
         ``LIGHTMEM_CHROMA_LAYOUT`` (``collections`` or ``buckets``, see :class:`ChromaConfig`),
+        ``LIGHTMEM_CHROMA_WARM_UP`` (``1``: ``chroma.warm_up``),
         ``LIGHTMEM_EMBEDDINGS`` (``minilm``, ``static``, or a sentence-transformers path / hub id),
         ``LIGHTMEM_POSTGRES_URL`` (the journal and the lexical index on that PostgreSQL server) with
         ``LIGHTMEM_POSTGRES_SCHEMA`` (default ``lightmem``).
@@ -455,6 +464,8 @@ class LightMemConfig(_Section):
             chroma.update(chroma_server(url))
         if layout := os.environ.get("LIGHTMEM_CHROMA_LAYOUT"):
             chroma["layout"] = layout
+        if warm_up := os.environ.get("LIGHTMEM_CHROMA_WARM_UP"):
+            chroma["warm_up"] = warm_up
         if chroma:
             values["chroma"] = chroma
         if name := os.environ.get("LIGHTMEM_EMBEDDINGS"):

@@ -15,7 +15,7 @@ from langchain_lightmem import LightMem, LightMemConfig
 from langchain_lightmem.cli import Progress, main
 from langchain_lightmem.models import CachedEmbeddings
 
-COMMANDS = ["ingest", "search", "flush", "consolidate", "rebuild", "stats", "forget", "demo"]
+COMMANDS = ["ingest", "search", "flush", "consolidate", "rebuild", "stats", "forget", "demo", "warm-up"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -205,6 +205,17 @@ def test_global_options_are_accepted_after_the_subcommand(tmp_path, capsys):
     assert code == 0 and json.loads(out)[0]["namespace"] == ["bob"]
 
 
+def test_warm_up_searches_the_memory_collections_and_reports_them(tmp_path, capsys):
+    path = tmp_path / "m.jsonl"
+    write_jsonl(path, facts(3))
+    assert run(capsys, tmp_path, "ingest", str(path), "--namespace", "bob")[0] == 0
+    write_jsonl(path, facts(2))
+    assert run(capsys, tmp_path, "ingest", str(path), "--namespace", "carol")[0] == 0
+    code, out, err = run(capsys, tmp_path, "warm-up")
+    assert code == 0 and out.startswith("warmed 2 memory collections in "), out
+    assert "warm-up: done, 2/2 collection" in err
+
+
 def test_version(capsys):
     code, out, _ = run_argv(capsys, ["--version"])
     assert code == 0 and out.strip() == f"lightmem {langchain_lightmem.__version__}"
@@ -235,6 +246,7 @@ def test_stats_does_not_load_the_embedding_model(tmp_path, capsys, monkeypatch):
         ["flush", "--all"],
         ["consolidate", "--all"],
         ["forget", "--namespace", "alice", "--yes"],
+        ["warm-up"],
     ],
 )
 def test_commands_that_only_read_refuse_a_missing_data_folder_and_create_nothing(tmp_path, capsys, command):
@@ -263,6 +275,8 @@ def test_every_command_prints_json(tmp_path, capsys):
     assert code == 0 and len(json.loads(out)) == 3
     code, out, _ = run(capsys, tmp_path, "stats", "--json")
     assert code == 0 and json.loads(out)[0]["entries"] == 3
+    code, out, _ = run(capsys, tmp_path, "warm-up", "--json")
+    assert code == 0 and json.loads(out)["collections"] == 1
     code, out, _ = run(capsys, tmp_path, "consolidate", "--all", "--json")
     (consolidated,) = json.loads(out)
     assert code == 0 and consolidated["namespace"] == ["bob"] and consolidated["new_entries"] == 3

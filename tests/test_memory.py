@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -275,3 +277,17 @@ def test_what_the_surfaces_ask_of_the_facade(make_memory):
         memory.forget("ana")
         assert memory.vacuum()
     assert memory.memory_namespaces() == [("maya",)]
+
+
+def test_chroma_warm_up_searches_every_namespace_in_the_background_as_it_opens(make_memory, tmp_path, caplog):
+    data = tmp_path / "warm"
+    with make_memory(data_dir=data) as memory:
+        memory.remember("alice", "Alice keeps bees")
+        memory.remember("bob", "Bob grows tulips")
+    caplog.set_level(logging.INFO, logger="langchain_lightmem.memory")
+    memory = make_memory(data_dir=data, chroma={"warm_up": True})
+    deadline = time.monotonic() + 30
+    while "chroma.warm_up: 2 collections" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "chroma.warm_up: 2 collections" in caplog.text
+    assert [r.entry.text for r in memory.search("alice", "bees", k=1)] == ["Alice keeps bees"]

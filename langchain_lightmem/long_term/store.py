@@ -19,9 +19,12 @@ The ``buckets`` layout (``ChromaConfig.layout``) is for thousands of namespaces 
 collections each would cost gigabytes: a namespace is hashed (blake2b of its key) to one of ``chroma.buckets``
 pairs named ``<chroma.collection>_b<NNN>`` (``_h`` for history). Every document carries its namespace's digest
 (``lightmem_ns``), and every read, count and delete goes through :meth:`ChromaMemoryStore._scope`, which ANDs that
-digest with the caller's filter; a write refuses an id that another namespace already uses in the bucket. Isolation
-is then by filter, not physical: the same code paths, one ``where`` clause more. ``docs/benchmarks.md`` ("10k
-tenants on one Chroma server") has the measurements behind it.
+digest with the caller's filter; Chroma keys each entry by a digest of its id keyed by the namespace's digest, so
+two namespaces may use the same id. Isolation is then by filter, not physical: the same code paths, one ``where``
+clause more. ``docs/benchmarks.md`` ("10k tenants on one Chroma server") has the measurements behind it.
+
+A server loads a collection's index on its first search after a restart (~80-100 ms per bucket at 10k tenants);
+:meth:`ChromaMemoryStore.warm_up` pays that for every collection at once, before users search.
 
 With a :class:`~langchain_lightmem.long_term.lexical.LexicalIndex`, every write (``add``, ``upsert``,
 ``supersede``, ``delete``, ``delete_namespace``) also updates the namespace's BM25 index, so hybrid search never
@@ -171,10 +174,7 @@ def _revalidating(
                 return attempt(self, *args, **kwargs)
             except Exception as exc:
                 if _is_unreachable(exc):
-                    raise StoreUnavailableError(
-                        f"the Chroma server at {self.config.host}:{self.config.port} does not answer ({exc}); "
-                        "start it or check LIGHTMEM_CHROMA_URL (accepted messages are kept in the journal)"
-                    ) from exc
+                    raise self._unavailable(exc) from exc
                 raise
 
         @functools.wraps(method)
@@ -325,6 +325,57 @@ class ChromaMemoryStore:
                     if len(page) < _PAGE:
                         break
         return sorted(found)
+
+    def warm_up(self, *, on_progress: Callable[[int, int], None] | None = None) -> int:
+        """Search every memory collection of this store once, so that Chroma loads its indexes now rather than on
+        a user's first search. Returns the collections searched.
+
+        Each collection is searched with one of its own vectors (and, in a bucket, that document's namespace
+        filter, as a real search has), so the vector index and the metadata index are both loaded. History
+        collections are skipped (only ``include_history`` searches read them). ``on_progress(done, total)`` is
+        called after each collection. A collection deleted meanwhile (``forget`` elsewhere) is skipped.
+
+        Raises:
+            StoreUnavailableError: the Chroma server does not answer.
+        """
+        try:
+            collections = [c for c in self.client.list_collections() if self._warmable(c)]
+        except Exception as exc:
+            if _is_unreachable(exc):
+                raise self._unavailable(exc) from exc
+            raise
+        warmed = 0
+        for done, collection in enumerate(collections, 1):
+            try:
+                sample = collection.get(limit=1, include=["embeddings", "metadatas"])
+                if len(sample["ids"]):
+                    meta = sample["metadatas"][0] or {}
+                    where = {_NS_KEY: meta[_NS_KEY]} if self.buckets is not None and _NS_KEY in meta else None
+                    collection.query(query_embeddings=[sample["embeddings"][0]], n_results=1, where=where, include=[])
+                    warmed += 1
+            except Exception as exc:
+                if _is_unreachable(exc):
+                    raise self._unavailable(exc) from exc
+                if not _is_missing_collection(exc):
+                    raise
+            if on_progress is not None:
+                on_progress(done, len(collections))
+        return warmed
+
+    def _warmable(self, collection: Any) -> bool:
+        """Whether ``collection`` is a current-memory collection of this store (its prefix and layout)."""
+        meta = collection.metadata or {}
+        if not collection.name.startswith(f"{self.config.collection}_") or meta.get("history"):
+            return False
+        if self.buckets is not None:
+            return bool(meta.get("lightmem_buckets") == self.buckets)
+        return "lightmem_namespace" in meta
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the Chroma server at {self.config.host}:{self.config.port} does not answer ({exc}); "
+            "start it or check LIGHTMEM_CHROMA_URL (accepted messages are kept in the journal)"
+        )
 
     # -- writes ---------------------------------------------------------------------------------------------
 

@@ -230,3 +230,39 @@ def test_the_layout_comes_from_the_environment(monkeypatch, tmp_path):
         LightMemConfig.from_env(data_dir=tmp_path)
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         ChromaConfig(layout="buckets", buckets=0)
+
+
+def test_warm_up_searches_each_current_collection_once(tmp_path, static_embeddings, chroma_config):
+    store = ChromaMemoryStore(chroma_config, tmp_path, static_embeddings)
+    store.upsert([entry(1, ns=("a",)), entry(2, ns=("b",)), entry(3, ns=("c",))])
+    old = entry(4, ns=("a",))
+    store.add([old])
+    store.supersede([old.model_copy(update={"superseded_by": "e1-a"})])  # a history collection now exists too
+    store.client.create_collection("someone_else", embedding_function=None)  # not ours: never searched
+    queried: list[str] = []
+    listed = store.client.list_collections
+
+    def spying() -> list:
+        collections = listed()
+        for collection in collections:
+            real = collection.query
+
+            def query(*args, _real=real, _name=collection.name, **kwargs):
+                queried.append(_name)
+                return _real(*args, **kwargs)
+
+            collection.query = query
+        return collections
+
+    store.client.list_collections = spying
+    progress: list[tuple[int, int]] = []
+    warmed = store.warm_up(on_progress=lambda done, total: progress.append((done, total)))
+    expected = {store.collection_name(ns) for ns in (("a",), ("b",), ("c",))}
+    assert warmed == len(expected) and sorted(queried) == sorted(expected)
+    assert progress == [(i, len(expected)) for i in range(1, len(expected) + 1)]
+
+
+def test_warm_up_is_read_from_the_environment(monkeypatch, tmp_path):
+    assert LightMemConfig(data_dir=tmp_path).chroma.warm_up is False
+    monkeypatch.setenv("LIGHTMEM_CHROMA_WARM_UP", "1")
+    assert LightMemConfig.from_env(data_dir=tmp_path).chroma.warm_up is True
