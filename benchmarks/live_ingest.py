@@ -13,19 +13,26 @@ namespace), the same stream as ``benchmarks.soak``.
 
     python -m benchmarks.live_ingest --turns 2000 --adds 300
 
+With ``--postgres-url URL`` every measurement runs on both journal backends in one run, SQLite first, then
+PostgreSQL (the journal and the lexical index in a fresh schema, dropped afterwards; Chroma stays embedded), and
+the results are keyed ``sqlite`` / ``postgres``: compare the two as a ratio.
+
 Speeds on a shared machine are noisy: compare the numbers of one run with each other.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import secrets
 import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +85,8 @@ def embedding_ceiling(path: Path, embeddings: str, batch: int = 64) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
-def file_ingest(turns: int, embeddings: str, work: Path) -> dict[str, Any]:
+def file_ingest(turns: int, embeddings: str, work: Path, fresh_journal: Callable[[], None]) -> dict[str, Any]:
+    fresh_journal()
     path = work / "chitchat.jsonl"
     n, threads = _write_file(path, turns)
     ceiling = embedding_ceiling(path, embeddings)
@@ -125,11 +133,43 @@ def _pct(values: list[float]) -> dict[str, float]:
     return {"p50_ms": round(statistics.median(ordered) * 1000, 1), "p95_ms": round(p95 * 1000, 1)}
 
 
-def add_latency(adds: int, embeddings: str, work: Path) -> dict[str, Any]:
+@contextlib.contextmanager
+def journal_backend(postgres_url: str | None) -> Iterator[Callable[[], None]]:
+    """The journal on SQLite (``None``), or on PostgreSQL (through the environment, as the CLI and
+    ``LightMemConfig.from_env`` read it). Yields ``fresh()``: a new, empty schema for the next data folder (its
+    embedded Chroma must match its journal); every schema is dropped afterwards."""
+    if postgres_url is None:
+        yield lambda: None
+        return
+    import psycopg
+
+    schemas: list[str] = []
+
+    def fresh() -> None:
+        schemas.append(f"lightmem_bench_{secrets.token_hex(4)}")
+        os.environ["LIGHTMEM_POSTGRES_SCHEMA"] = schemas[-1]
+
+    saved = {k: os.environ.get(k) for k in ("LIGHTMEM_POSTGRES_URL", "LIGHTMEM_POSTGRES_SCHEMA")}
+    os.environ["LIGHTMEM_POSTGRES_URL"] = postgres_url
+    try:
+        yield fresh
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            for schema in schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def add_latency(adds: int, embeddings: str, work: Path, fresh_journal: Callable[[], None]) -> dict[str, Any]:
     turns = [t for conv in conversations(adds + 50) for t in conv][:adds]
     out: dict[str, Any] = {"adds": len(turns)}
     for mode in ("background", "foreground"):
-        config = LightMemConfig(data_dir=work / f"latency-{mode}", embeddings={"backend": embeddings})
+        fresh_journal()
+        config = LightMemConfig.from_env(data_dir=work / f"latency-{mode}", embeddings={"backend": embeddings})
         with LightMem(config) as memory:
             memory.add([{"role": "user", "content": "warm up"}], namespace="warm")  # loads the model
             embed: list[float] = []
@@ -167,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embeddings", default="minilm", help="minilm (default) or static")
     parser.add_argument("--skip", choices=["file", "latency"], action="append", default=[])
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--postgres-url", help="also run every measurement with the journal on this PostgreSQL server (a new schema)"
+    )
     args = parser.parse_args(argv)
     try:
         import chitchat_dataset  # noqa: F401
@@ -174,13 +217,23 @@ def main(argv: list[str] | None = None) -> int:
         print("chitchat-dataset is not installed (pip install 'langchain-lightmem[bench]'): nothing measured")
         return 2
     results: dict[str, Any] = {"embeddings": args.embeddings}
-    with tempfile.TemporaryDirectory(prefix="lightmem-live-") as tmp:
-        if "file" not in args.skip:
-            results["file_ingest"] = file_ingest(args.turns, args.embeddings, Path(tmp))
-            print(json.dumps({"file_ingest": results["file_ingest"]}, indent=2), flush=True)
-        if "latency" not in args.skip:
-            results["add_latency"] = add_latency(args.adds, args.embeddings, Path(tmp))
-            print(json.dumps({"add_latency": results["add_latency"]}, indent=2), flush=True)
+    backends = ["sqlite", "postgres"] if args.postgres_url else ["sqlite"]
+    for backend in backends:
+        measured: dict[str, Any] = {}
+        with (
+            tempfile.TemporaryDirectory(prefix="lightmem-live-") as tmp,
+            journal_backend(args.postgres_url if backend == "postgres" else None) as fresh_journal,
+        ):
+            if "file" not in args.skip:
+                measured["file_ingest"] = file_ingest(args.turns, args.embeddings, Path(tmp), fresh_journal)
+                print(json.dumps({backend: {"file_ingest": measured["file_ingest"]}}, indent=2), flush=True)
+            if "latency" not in args.skip:
+                measured["add_latency"] = add_latency(args.adds, args.embeddings, Path(tmp), fresh_journal)
+                print(json.dumps({backend: {"add_latency": measured["add_latency"]}}, indent=2), flush=True)
+        if args.postgres_url:
+            results[backend] = measured
+        else:
+            results.update(measured)
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return 0 if len(results) > 1 else 2
