@@ -563,8 +563,7 @@ def _copy_journal(source: _Source, journal: Journal, rows: Mapping[str, int], me
                 )
         for table in _copied_tables():
             insert = (
-                f"INSERT INTO {table.name} ({', '.join(table.columns)}) "
-                f"VALUES ({', '.join('?' * len(table.columns))})"
+                f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({', '.join('?' * len(table.columns))})"
             )
             for page in source.pages(table):
                 cur.executemany(insert, page)

@@ -15,7 +15,7 @@ from langchain_lightmem import LightMem, LightMemConfig
 from langchain_lightmem.cli import Progress, main
 from langchain_lightmem.models import CachedEmbeddings
 
-COMMANDS = ["ingest", "search", "flush", "consolidate", "rebuild", "stats", "forget", "demo"]
+COMMANDS = ["ingest", "search", "flush", "consolidate", "rebuild", "stats", "forget", "demo", "migrate"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -235,6 +235,7 @@ def test_stats_does_not_load_the_embedding_model(tmp_path, capsys, monkeypatch):
         ["flush", "--all"],
         ["consolidate", "--all"],
         ["forget", "--namespace", "alice", "--yes"],
+        ["migrate", "--to-data-dir", "elsewhere"],
     ],
 )
 def test_commands_that_only_read_refuse_a_missing_data_folder_and_create_nothing(tmp_path, capsys, command):

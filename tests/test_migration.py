@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from langchain_lightmem import LightMem, LightMemConfig
-from langchain_lightmem.config import EmbeddingConfig
 from langchain_lightmem.cli import main
+from langchain_lightmem.config import EmbeddingConfig
 from langchain_lightmem.errors import ConfigurationError, LightMemError
 from langchain_lightmem.long_term.store import ChromaMemoryStore
-from langchain_lightmem.models import CachedEmbeddings
 from langchain_lightmem.migration import MigrationProgress, MigrationReport, MigrationTargetNotEmptyError, migrate
+from langchain_lightmem.models import CachedEmbeddings
 
 ALICE = [
     "I moved to Berlin in May and adopted a cat named Luna.",
@@ -177,6 +177,23 @@ def test_refuses_a_target_journal_that_holds_data(
     with LightMem(target, embeddings=static_embeddings) as memory:  # untouched
         assert memory.namespaces() == [("carol",)]
         assert memory.entries("alice") == []
+
+
+def test_refuses_a_target_chroma_holding_another_deployments_memories(
+    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, static_embeddings: Any
+) -> None:
+    config, _ = source
+    shared = {"path": tmp_path / "shared-chroma", "layout": "buckets", "buckets": 4}
+    other = LightMemConfig(data_dir=tmp_path / "other", chroma=shared, embeddings={"backend": "static"})
+    with LightMem(other, embeddings=static_embeddings) as memory:
+        memory.remember("carol", "Carol keeps bees.")
+    target = LightMemConfig(data_dir=tmp_path / "target", chroma=shared, embeddings={"backend": "static"})
+    with pytest.raises(MigrationTargetNotEmptyError, match=r"another chroma\.collection"):
+        migrate(config, target)
+    with LightMem(other, embeddings=static_embeddings) as memory:  # untouched, and nothing of the source came in
+        assert memory.memory_namespaces() == [("carol",)]
+    renamed = target.model_copy(update={"chroma": target.chroma.model_copy(update={"collection": "moved"})})
+    assert migrate(config, renamed).namespaces == 2
 
 
 def test_refuses_the_same_place_and_other_embeddings(
@@ -345,9 +362,7 @@ def test_errors_are_lightmem_errors() -> None:
     assert issubclass(MigrationTargetNotEmptyError, LightMemError)
 
 
-def test_progress_is_reported_in_counted_units(
-    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path
-) -> None:
+def test_progress_is_reported_in_counted_units(source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path) -> None:
     config, _ = source
     steps: list[MigrationProgress] = []
     migrate(config, buckets_target(tmp_path), progress=steps.append)
