@@ -16,7 +16,10 @@ Order, and why a failed run can simply be run again: the entries are written to 
 writing one twice overwrites it), then every journal row in **one** transaction of the target (all or nothing).
 A run that stops anywhere (an error, a kill) leaves the target's journal empty, and the next run starts over,
 overwriting what the first one wrote and removing entries the source no longer holds. Once the journal is
-committed the target is complete, and a further run is refused (:class:`MigrationTargetNotEmptyError`).
+committed the target is complete, and a further run is refused (:class:`MigrationTargetNotEmptyError`). A run marks
+the target's Chroma while it works (an empty ``<chroma.collection>_migration`` collection, dropped once the journal
+is committed): memories found in a target Chroma without that mark belong to another deployment, and are refused
+rather than mixed with the copy or deleted.
 
 The source is only read (SQLite files through read-only connections, Chroma through a client that refuses
 collection writes) and, when embedded, held exclusively: stop every process that writes the source before
@@ -144,7 +147,8 @@ def migrate(
     Raises:
         ConfigurationError: source and target are the same place, one of them is ephemeral, or their embeddings
             differ (vectors are copied, not recomputed).
-        MigrationTargetNotEmptyError: the target's journal already holds data; nothing was written.
+        MigrationTargetNotEmptyError: the target's journal already holds data, or its Chroma holds memories under
+            ``chroma.collection`` that no migration into it wrote (another deployment's); nothing was written.
         MigrationCheckError: the target does not hold what the source holds after the copy.
         MigrationError: the source holds no LightMem journal, or one of an older schema.
         FolderInUseError: another process has the source's or the target's data folder open.
