@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from langchain_lightmem import LightMem, LightMemConfig
+from langchain_lightmem import LightMem, LightMemConfig, migration
 from langchain_lightmem.cli import main
 from langchain_lightmem.config import EmbeddingConfig
 from langchain_lightmem.errors import ConfigurationError, LightMemError
@@ -103,9 +103,13 @@ def journal_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_sqlite_collections_to_buckets_answers_the_same(
-    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, static_embeddings: Any
+    source: tuple[LightMemConfig, dict[str, Any]],
+    tmp_path: Path,
+    static_embeddings: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config, before = source
+    monkeypatch.setattr(migration, "_PAGE", 2)  # many pages of rows and runs of entries, with this little data
     source_journal = journal_rows(config.journal_path)
     steps: list[MigrationProgress] = []
     report = migrate(config, buckets_target(tmp_path), progress=steps.append)
@@ -322,11 +326,16 @@ def test_cli_refuses_a_missing_source(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_sqlite_to_postgres(
-    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, postgres_url: str, static_embeddings: Any
+    source: tuple[LightMemConfig, dict[str, Any]],
+    tmp_path: Path,
+    postgres_url: str,
+    static_embeddings: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from langchain_lightmem.database import PostgresDatabase
 
     config, before = source
+    monkeypatch.setattr(migration, "_PAGE", 3)
     schema = f"m_{uuid.uuid4().hex[:12]}"
     target = LightMemConfig(
         data_dir=tmp_path / "worker",
@@ -352,6 +361,13 @@ def test_sqlite_to_postgres(
         assert snapshot(memory) == before
     with pytest.raises(MigrationTargetNotEmptyError):
         migrate(config, target)
+
+    # and back from PostgreSQL into a new embedded folder (collections layout): a PostgreSQL source is only read
+    back = LightMemConfig(data_dir=tmp_path / "back", embeddings={"backend": "static"})
+    assert migrate(target, back).namespaces == 2
+    assert journal_rows(back.journal_path) == expected
+    with LightMem(back, embeddings=static_embeddings) as memory:
+        assert snapshot(memory) == before
 
 
 def _plain(value: Any) -> Any:
