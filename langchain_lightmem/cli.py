@@ -1,4 +1,4 @@
-"""The ``lightmem`` command: ingest, search, flush, consolidate, stats, forget, and a self-contained demo.
+"""The ``lightmem`` command: ingest, search, flush, consolidate, stats, forget, migrate, and a self-contained demo.
 
 Without ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` (or with ``--llm-free``) everything runs LLM-free, offline.
 
@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -644,6 +645,78 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def _target_config(args: argparse.Namespace, source: LightMemConfig) -> LightMemConfig:
+    """The target of ``migrate``: the ``--to`` file (JSON or TOML), then the ``--to-*`` options over it; its
+    embeddings are the source's unless it names some (vectors are copied, so they must match)."""
+    from langchain_lightmem.config import LightMemConfig, chroma_server
+
+    values: dict[str, Any] = {}
+    if args.to is not None:
+        text = Path(args.to).read_text(encoding="utf-8")
+        try:
+            if Path(args.to).suffix.lower() == ".toml":
+                import tomllib
+
+                values = tomllib.loads(text)
+            else:
+                values = json.loads(text)
+        except ValueError as exc:
+            raise CommandLineError(f"{args.to}: not a JSON (or .toml) LightMem configuration: {exc}") from exc
+        if not isinstance(values, dict):
+            raise CommandLineError(f"{args.to}: a configuration is an object of LightMemConfig's fields")
+    chroma: dict[str, Any] = dict(values.get("chroma") or {})
+    postgres: dict[str, Any] = dict(values.get("postgres") or {})
+    if args.to_data_dir is not None:
+        values["data_dir"] = args.to_data_dir
+    if args.to_chroma_url:
+        chroma.update(chroma_server(args.to_chroma_url))
+    for option, name in (("to_layout", "layout"), ("to_buckets", "buckets"), ("to_collection", "collection")):
+        if getattr(args, option) is not None:
+            chroma[name] = getattr(args, option)
+    if args.to_postgres_url:
+        postgres["url"] = args.to_postgres_url
+    if args.to_postgres_schema:
+        postgres["schema_name"] = args.to_postgres_schema
+    if chroma:
+        values["chroma"] = chroma
+    if postgres:
+        values["postgres"] = postgres
+    if not values:
+        raise CommandLineError(
+            "say where to migrate: --to CONFIG_FILE, or --to-data-dir / --to-postgres-url / --to-chroma-url"
+        )
+    values.setdefault("embeddings", source.embeddings.model_dump())
+    return LightMemConfig.model_validate(values)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from langchain_lightmem.migration import MigrationProgress, migrate
+
+    source = _existing_data(args)
+    target = _target_config(args, source)
+    with contextlib.ExitStack() as stack:
+        shown: list[Progress] = []
+
+        def progress(step: MigrationProgress) -> None:
+            if not shown:
+                shown.append(stack.enter_context(Progress(step.total, desc="migrate", unit="item")))
+            bar = shown[0]
+            bar.phase(step.phase, announce=False)
+            bar.update(step.done - bar.done)
+
+        report = migrate(source, target, progress=progress)
+    if args.json:
+        _emit(report.as_dict())
+        return 0
+    removed = f"; {report.removed} left by an earlier run removed" if report.removed else ""
+    print(
+        f"migrated {report.namespaces} namespace(s): {report.messages} messages and "
+        f"{sum(report.journal_rows.values())} journal rows, {report.entries} memories and {report.history} "
+        f"superseded ones with their vectors{removed} ({report.seconds:.1f} s)"
+    )
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from langchain_lightmem.conversations import load_conversations
     from langchain_lightmem.llm import model_name
@@ -1070,6 +1143,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="then compact the data folder so deleted text is gone from disk too (no other process may use it)",
     )
     p.set_defaults(func=cmd_forget)
+
+    p = command(
+        "migrate",
+        help="copy everything (journal, memories with their vectors) to other backends or another Chroma layout",
+        description="Copies the deployment the global options and LIGHTMEM_* variables name (the source, as for "
+        "every other command) into an empty target: every journal row, every namespace's memories (current, "
+        "pending and superseded) with their stored vectors (nothing is embedded again, so both use the same "
+        "embeddings), and the target's BM25 index. The target is --to CONFIG_FILE (a JSON or .toml object of "
+        'LightMemConfig\'s fields, e.g. {"data_dir": "/srv/worker", "postgres": {"url": "postgresql://..."}, '
+        '"chroma": {"mode": "http", "host": "chroma", "port": 8000, "layout": "buckets"}}) and/or '
+        "the --to-* options, which override it; its embeddings default to the source's. The target's journal must be "
+        "empty (exit status 2 otherwise); the source is only read. Stop every process that uses the source or the "
+        "target first. A run that fails or is interrupted leaves the target's journal empty: run it again. "
+        "See docs/deployment.md.",
+    )
+    p.add_argument("--to", type=Path, metavar="CONFIG_FILE", help="the target's configuration (JSON or .toml)")
+    p.add_argument("--to-data-dir", type=Path, metavar="DIR", help="the target's data folder")
+    p.add_argument("--to-postgres-url", type=_text, metavar="URL", help="the target's journal on this PostgreSQL")
+    p.add_argument("--to-postgres-schema", type=_text, metavar="NAME", help="its schema (default lightmem)")
+    p.add_argument("--to-chroma-url", type=_text, metavar="URL", help="the target's Chroma server, http://host:port")
+    p.add_argument("--to-layout", choices=["collections", "buckets"], help="the target's chroma.layout")
+    p.add_argument("--to-buckets", type=_count, metavar="N", help="the target's chroma.buckets (buckets layout)")
+    p.add_argument("--to-collection", type=_text, metavar="PREFIX", help="the target's chroma.collection")
+    p.set_defaults(func=cmd_migrate)
 
     p = command("demo", help="ingest a bundled sample conversation and answer questions from memory")
     p.add_argument("-k", type=_count, default=3, help="memories shown per question (default 3)")

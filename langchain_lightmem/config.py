@@ -56,8 +56,8 @@ class ChromaConfig(_Section):
         description=(
             "'collections': a current and a history collection per namespace (~2.8 MB of server RAM each). "
             "'buckets': a fixed number of shared collections, each namespace hashed to one and every read filtered "
-            "by its key (for thousands of namespaces on one server). Env: LIGHTMEM_CHROMA_LAYOUT. Existing "
-            "memories are not moved when this changes."
+            "by its key (for thousands of namespaces on one server). Env: LIGHTMEM_CHROMA_LAYOUT. Changing it does "
+            "not move existing memories: 'lightmem migrate' copies a deployment into another layout."
         ),
     )
     buckets: int = Field(

@@ -14,6 +14,9 @@ or message field at fault; its subclasses say which kind of input it was::
     │   └── InvalidStoreInputError         LightMemStore's refusals (also a StoreError)
     ├── ConfigurationError, ExtractionError, EmbeddingError
     ├── DatabaseUnavailableError           the PostgreSQL server of the journal cannot be reached
+    ├── MigrationError                     lightmem migrate cannot start or did not complete
+    │   ├── MigrationTargetNotEmptyError
+    │   └── MigrationCheckError
     └── StoreError
 
 Example:
@@ -115,6 +118,21 @@ class EmbeddingError(LightMemError):
 class DatabaseUnavailableError(LightMemError):
     """The PostgreSQL server that holds the journal and the lexical index (``postgres.url``,
     ``LIGHTMEM_POSTGRES_URL``) cannot be reached. Nothing was changed: check the URL and the server, then retry."""
+
+
+class MigrationError(LightMemError):
+    """A migration (:func:`langchain_lightmem.migration.migrate`, ``lightmem migrate``) cannot start, or did not
+    complete. The source is never written; the message says what to do before running it again."""
+
+
+class MigrationTargetNotEmptyError(MigrationError):
+    """The target's journal already holds data (another deployment, or a migration that completed): a migration
+    only fills an empty target. Nothing was written."""
+
+
+class MigrationCheckError(MigrationError):
+    """After the copy the target does not hold what the source holds (an entry count differs). The target's journal
+    was left empty, so running the migration again retries it."""
 
 
 class StoreError(LightMemError):

@@ -15,7 +15,7 @@ from langchain_lightmem import LightMem, LightMemConfig
 from langchain_lightmem.cli import Progress, main
 from langchain_lightmem.models import CachedEmbeddings
 
-COMMANDS = ["ingest", "search", "flush", "consolidate", "rebuild", "stats", "forget", "demo", "warm-up"]
+COMMANDS = ["ingest", "search", "flush", "consolidate", "rebuild", "stats", "forget", "demo", "warm-up", "migrate"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -247,6 +247,7 @@ def test_stats_does_not_load_the_embedding_model(tmp_path, capsys, monkeypatch):
         ["consolidate", "--all"],
         ["forget", "--namespace", "alice", "--yes"],
         ["warm-up"],
+        ["migrate", "--to-data-dir", "elsewhere"],
     ],
 )
 def test_commands_that_only_read_refuse_a_missing_data_folder_and_create_nothing(tmp_path, capsys, command):

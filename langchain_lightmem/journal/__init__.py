@@ -26,7 +26,7 @@ from langchain_lightmem.journal.leases import Leases, consolidation_lease, new_w
 from langchain_lightmem.journal.messages import MessageLog
 from langchain_lightmem.journal.namespaces import Namespaces
 from langchain_lightmem.journal.repository import NamespaceForgottenError, generation_key
-from langchain_lightmem.journal.schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
+from langchain_lightmem.journal.schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION, Table, tables
 from langchain_lightmem.journal.usage import UsageLog
 from langchain_lightmem.journal.windows import ChatWindows
 from langchain_lightmem.types import Stage
@@ -49,9 +49,11 @@ __all__ = [
     "Namespaces",
     "Stage",
     "StageBuffers",
+    "Table",
     "UsageLog",
     "consolidation_lease",
     "generation_key",
     "new_worker_id",
+    "tables",
     "worker_alive",
 ]

@@ -8,6 +8,7 @@ data folders and servers must keep opening.
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 from langchain_lightmem.database import Cursor, postgres_ddl
 from langchain_lightmem.journal.repository import generation_key
@@ -116,6 +117,42 @@ CREATE TABLE IF NOT EXISTS saved_entries (
 def statements(script: str) -> list[str]:
     """The statements of a ``;``-separated script (run one by one: ``executescript`` would commit)."""
     return [s for s in (part.strip() for part in script.split(";")) if s]
+
+
+class Table(NamedTuple):
+    """One table of the journal: its name, its columns in declared order, and its primary key's columns."""
+
+    name: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+
+
+def tables(script: str = SCHEMA) -> list[Table]:
+    """Every table of ``script`` in creation order (what a copy of the journal must carry, ``lightmem migrate``).
+
+    Example:
+        >>> [t for t in tables() if t.name == "leases"]
+        [Table(name='leases', columns=('name', 'owner', 'until'), key=('name',))]
+    """
+    found: list[Table] = []
+    for statement in statements(script):
+        head, _, body = statement.partition("(")
+        words = head.split()
+        if words[:2] != ["CREATE", "TABLE"]:
+            continue
+        columns: list[str] = []
+        key: tuple[str, ...] = ()
+        for line in (raw.strip().rstrip(",") for raw in body.splitlines()):
+            if not line or line.startswith(")"):
+                continue
+            if line.upper().startswith("PRIMARY KEY"):
+                key = tuple(part.strip() for part in line[line.index("(") + 1 : line.rindex(")")].split(","))
+                continue
+            columns.append(line.split()[0])
+            if "PRIMARY KEY" in line.upper():
+                key = (columns[-1],)
+        found.append(Table(words[-1], tuple(columns), key))
+    return found
 
 
 # The PostgreSQL schema's history (setup() applies what a server lacks; append, never edit): version 1 is SQLite's

@@ -404,14 +404,23 @@ class ChromaMemoryStore:
 
     @_revalidating(None)
     def upsert(
-        self, entries: Sequence[MemoryEntry], *, vectors: Mapping[str, Sequence[float] | np.ndarray] | None = None
+        self,
+        entries: Sequence[MemoryEntry],
+        *,
+        vectors: Mapping[str, Sequence[float] | np.ndarray] | None = None,
+        history: bool = False,
     ) -> None:
-        """Insert or overwrite current entries, text, vector and metadata (fields now ``None`` are cleared)."""
+        """Insert or overwrite current entries, text, vector and metadata (fields now ``None`` are cleared).
+
+        ``history`` writes them into the namespace's history instead, as they are (a copy of a deployment's
+        superseded entries, ``lightmem migrate``); nothing is removed from current memory.
+        """
         for namespace, group in _by_namespace(entries).items():
             with self._indexing(namespace) as index:
                 given = [vectors.get(e.id) for e in group] if vectors else None
-                self._write(self._collection(namespace, create=True), group, replace=True, vectors=given)
-                index.upsert(group)
+                collection = self._collection(namespace, history=history, create=True)
+                self._write(collection, group, replace=True, vectors=given)
+                index.upsert(group, history=history)
 
     @_revalidating(lambda *a, **k: set())
     def pending_ids(self, namespace: Namespace) -> set[str]:
@@ -723,9 +732,12 @@ class ChromaMemoryStore:
         return out
 
     @_revalidating(lambda *a, **k: [])
-    def get_with_vectors(self, namespace: Namespace, ids: Sequence[str]) -> list[tuple[MemoryEntry, list[float]]]:
-        """Current entries of the namespace by id, each with its stored vector."""
-        collection = self._collection(namespace)
+    def get_with_vectors(
+        self, namespace: Namespace, ids: Sequence[str], *, history: bool = False
+    ) -> list[tuple[MemoryEntry, list[float]]]:
+        """Current (or, with ``history``, superseded) entries of the namespace by id, each with its stored vector;
+        ids not found there are left out."""
+        collection = self._collection(namespace, history=history)
         if collection is None:
             return []
         return [

@@ -1,0 +1,393 @@
+"""``lightmem migrate`` / :func:`langchain_lightmem.migration.migrate`: a whole deployment copied to another backend
+or Chroma layout, with its vectors, retryable after a failure, and refused where it would mix or lose data."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from langchain_lightmem import LightMem, LightMemConfig, migration
+from langchain_lightmem.cli import main
+from langchain_lightmem.config import EmbeddingConfig
+from langchain_lightmem.errors import ConfigurationError, LightMemError
+from langchain_lightmem.long_term.store import ChromaMemoryStore
+from langchain_lightmem.migration import MigrationProgress, MigrationReport, MigrationTargetNotEmptyError, migrate
+from langchain_lightmem.models import CachedEmbeddings
+
+ALICE = [
+    "I moved to Berlin in May and adopted a cat named Luna.",
+    "My sister Ines plays the cello in the Lisbon orchestra.",
+    "On weekends I climb at the bouldering gym near the river.",
+]
+BOB = [
+    "Bob is learning Portuguese for a trip to Porto.",
+    "Bob's daughter started school in September.",
+]
+QUERIES = ["Where did she move?", "Who plays the cello?", "cat named Luna", "Portuguese trip", "school"]
+NAMESPACES: list[tuple[str, ...]] = [("alice",), ("team", "bob")]
+
+
+def _turns(prefix: str, texts: list[str], day: int) -> list[dict[str, str]]:
+    return [
+        {"id": f"{prefix}{i}", "role": "user", "content": t, "timestamp": f"2024-05-{day:02d}T10:{i:02d}:00Z"}
+        for i, t in enumerate(texts)
+    ]
+
+
+def fill(memory: LightMem) -> None:
+    """Two namespaces with extracted memories, a superseded one (history), a pending message and a saved one."""
+    memory.add(_turns("a", ALICE, 1), namespace="alice", thread_id="t1")
+    memory.add(_turns("b", BOB, 2), namespace=("team", "bob"), thread_id="t9")
+    memory.flush("alice")
+    memory.flush(("team", "bob"))
+    # a near-duplicate: LLM-free consolidation supersedes the older one (it moves to history)
+    memory.add(_turns("c", ["I moved to Berlin in May and adopted a cat named Luna!"], 5), namespace="alice")
+    memory.flush("alice")
+    memory.consolidate()
+    memory.add(_turns("p", ["Luna the cat likes the balcony."], 6), namespace="alice", thread_id="t2")  # pending
+    memory.remember("alice", "Alice's favourite colour is teal.", key="colour")
+
+
+def snapshot(memory: LightMem) -> dict[str, Any]:
+    """What a user sees of each namespace: search results (ids, scores to 4 places: another HNSW index computes
+    the same cosine to within 1e-6), entries with history, raw messages."""
+    out: dict[str, Any] = {}
+    for ns in NAMESPACES:
+        key = "/".join(ns)
+        out[key] = {
+            "search": {
+                q: [(h.entry.id, round(h.score, 4), h.entry.text) for h in memory.search(ns, q, k=5)] for q in QUERIES
+            },
+            "history": sorted(
+                (e.id, e.text, e.superseded_by, e.version) for e in memory.entries(ns, include_history=True)
+            ),
+            "current": sorted(e.id for e in memory.entries(ns, include_pending=True)),
+            "messages": [(m.id, m.content, m.seq, m.thread_id) for m in memory.recent_messages(ns)],
+        }
+    return out
+
+
+@pytest.fixture
+def source(tmp_path: Path, static_embeddings: Any) -> tuple[LightMemConfig, dict[str, Any]]:
+    """A closed embedded deployment (SQLite, collections layout) and what it answered before it was closed."""
+    config = LightMemConfig(data_dir=tmp_path / "source", embeddings={"backend": "static"})
+    with LightMem(config, embeddings=static_embeddings) as memory:
+        fill(memory)
+        before = snapshot(memory)
+    assert any(len(v["history"]) > len(v["current"]) - 1 for v in before.values())
+    return config, before
+
+
+def buckets_target(tmp_path: Path, **extra: Any) -> LightMemConfig:
+    return LightMemConfig(
+        data_dir=tmp_path / "target",
+        embeddings={"backend": "static"},
+        chroma={"layout": "buckets", "buckets": 4},
+        **extra,
+    )
+
+
+def journal_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    finally:
+        conn.close()
+
+
+def test_sqlite_collections_to_buckets_answers_the_same(
+    source: tuple[LightMemConfig, dict[str, Any]],
+    tmp_path: Path,
+    static_embeddings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config, before = source
+    monkeypatch.setattr(migration, "_PAGE", 2)  # many pages of rows and runs of entries, with this little data
+    source_journal = journal_rows(config.journal_path)
+    steps: list[MigrationProgress] = []
+    report = migrate(config, buckets_target(tmp_path), progress=steps.append)
+
+    assert isinstance(report, MigrationReport)
+    assert report.namespaces == 2
+    assert report.journal_rows["messages"] == len(ALICE) + len(BOB) + 2
+    assert report.history >= 1 and report.entries >= 5
+    assert steps and steps[-1].done == steps[-1].total
+    assert journal_rows(buckets_target(tmp_path).journal_path) == source_journal  # row for row
+    with LightMem(buckets_target(tmp_path), embeddings=static_embeddings) as memory:
+        assert memory.store.buckets == 4
+        assert snapshot(memory) == before
+        # isolation: each namespace holds only its own entries, nothing of the other
+        alice = {e.id for e in memory.entries("alice", include_history=True)}
+        bob = {e.id for e in memory.entries(("team", "bob"), include_history=True)}
+        assert alice and bob and not alice & bob
+        assert all(e.namespace == ("team", "bob") for e in memory.entries(("team", "bob"), include_history=True))
+        # the target goes on working: a new message, extraction, search
+        memory.add(_turns("n", ["Bob bought a red bicycle."], 9), namespace=("team", "bob"))
+        memory.flush(("team", "bob"))
+        assert "bicycle" in memory.search(("team", "bob"), "bicycle", k=1)[0].entry.text
+        assert all("bicycle" not in h.entry.text for h in memory.search("alice", "red bicycle", k=10))
+    # the source was never written
+    assert journal_rows(config.journal_path) == source_journal
+
+
+def test_vectors_are_copied_not_recomputed(
+    source: tuple[LightMemConfig, dict[str, Any]],
+    tmp_path: Path,
+    static_embeddings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config, _ = source
+
+    def no_embedding(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a migration must not embed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(CachedEmbeddings, "embed_documents", no_embedding)
+        patch.setattr(CachedEmbeddings, "embed_query", no_embedding)
+        migrate(config, buckets_target(tmp_path))
+
+    def vectors(memory: LightMem, ns: tuple[str, ...], *, history: bool) -> dict[str, np.ndarray]:
+        ids = [e.id for e in memory.entries(ns, include_history=True, include_pending=True)]
+        return {e.id: np.asarray(v) for e, v in memory.store.get_with_vectors(ns, ids, history=history)}
+
+    with LightMem(config, embeddings=static_embeddings) as old, LightMem(buckets_target(tmp_path)) as new:
+        assert vectors(old, ("alice",), history=True)  # superseded entries are compared too
+        for ns in NAMESPACES:
+            for history in (False, True):
+                before, after = vectors(old, ns, history=history), vectors(new, ns, history=history)
+                assert before.keys() == after.keys()
+                for entry_id, vector in before.items():
+                    # Chroma normalises a vector it stores for cosine: a stored one comes back within an ulp
+                    assert np.allclose(vector, after[entry_id], rtol=0, atol=1e-7), entry_id
+
+
+def test_refuses_a_target_journal_that_holds_data(
+    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, static_embeddings: Any
+) -> None:
+    config, _ = source
+    target = buckets_target(tmp_path)
+    with LightMem(target, embeddings=static_embeddings) as memory:
+        memory.add([{"role": "user", "content": "Already here."}], namespace="carol")
+    with pytest.raises(MigrationTargetNotEmptyError, match="already holds") as info:
+        migrate(config, target)
+    assert "empty" in str(info.value)
+    with LightMem(target, embeddings=static_embeddings) as memory:  # untouched
+        assert memory.namespaces() == [("carol",)]
+        assert memory.entries("alice") == []
+
+
+def test_refuses_a_target_chroma_holding_another_deployments_memories(
+    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, static_embeddings: Any
+) -> None:
+    config, _ = source
+    shared = {"path": tmp_path / "shared-chroma", "layout": "buckets", "buckets": 4}
+    other = LightMemConfig(data_dir=tmp_path / "other", chroma=shared, embeddings={"backend": "static"})
+    with LightMem(other, embeddings=static_embeddings) as memory:
+        memory.remember("carol", "Carol keeps bees.")
+    target = LightMemConfig(data_dir=tmp_path / "target", chroma=shared, embeddings={"backend": "static"})
+    with pytest.raises(MigrationTargetNotEmptyError, match=r"another chroma\.collection"):
+        migrate(config, target)
+    with LightMem(other, embeddings=static_embeddings) as memory:  # untouched, and nothing of the source came in
+        assert memory.memory_namespaces() == [("carol",)]
+    renamed = target.model_copy(update={"chroma": target.chroma.model_copy(update={"collection": "moved"})})
+    assert migrate(config, renamed).namespaces == 2
+
+
+def test_refuses_the_same_place_and_other_embeddings(
+    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path
+) -> None:
+    config, _ = source
+    with pytest.raises(ConfigurationError, match="same"):
+        migrate(config, config)
+    same_journal = config.model_copy(update={"chroma": config.chroma.model_copy(update={"layout": "buckets"})})
+    with pytest.raises(ConfigurationError, match="same"):
+        migrate(config, same_journal)
+    other = buckets_target(tmp_path).model_copy(update={"embeddings": EmbeddingConfig(backend="minilm")})
+    with pytest.raises(ConfigurationError, match="embeddings"):
+        migrate(config, other)
+    assert not (tmp_path / "target" / "journal.sqlite3").exists()
+
+
+def test_a_run_that_fails_midway_leaves_the_journal_empty_and_a_rerun_completes(
+    source: tuple[LightMemConfig, dict[str, Any]],
+    tmp_path: Path,
+    static_embeddings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config, before = source
+    target = buckets_target(tmp_path)
+    upsert = ChromaMemoryStore.upsert
+    calls = {"n": 0}
+
+    def failing_upsert(self: ChromaMemoryStore, *args: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:  # a crash half-way through the vectors
+            raise RuntimeError("killed while copying vectors")
+        upsert(self, *args, **kwargs)
+
+    monkeypatch.setattr(ChromaMemoryStore, "upsert", failing_upsert)
+    with pytest.raises(RuntimeError, match="killed"):
+        migrate(config, target)
+    monkeypatch.setattr(ChromaMemoryStore, "upsert", upsert)
+    assert all(not rows for rows in journal_rows(target.journal_path).values())
+
+    # then one killed inside the journal's transaction, after some tables were copied
+    def kill_in_journal(step: MigrationProgress) -> None:
+        if step.phase == "journal batches":  # messages are in, the other tables not yet
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        migrate(config, target, progress=kill_in_journal)
+    assert all(not rows for rows in journal_rows(target.journal_path).values())
+
+    report = migrate(config, target)
+    assert report.namespaces == 2
+    assert journal_rows(target.journal_path) == journal_rows(config.journal_path)
+    with LightMem(target, embeddings=static_embeddings) as memory:
+        assert snapshot(memory) == before  # nothing duplicated
+        for ns in NAMESPACES:
+            ids = [e.id for e in memory.entries(ns, include_history=True)]
+            assert len(ids) == len(set(ids)) == len(before["/".join(ns)]["history"])
+    with pytest.raises(MigrationTargetNotEmptyError):  # and done is done
+        migrate(config, target)
+
+
+def test_entries_left_by_a_failed_run_that_the_source_no_longer_has_are_removed(
+    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, static_embeddings: Any
+) -> None:
+    config, before = source
+    target = buckets_target(tmp_path)
+
+    def stop_at_journal(step: MigrationProgress) -> None:
+        if step.phase.startswith("journal"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        migrate(config, target, progress=stop_at_journal)
+    # meanwhile the source forgets bob, and alice's pending message is extracted (its pending entry goes)
+    with LightMem(config, embeddings=static_embeddings) as memory:
+        memory.forget(("team", "bob"))
+        memory.flush("alice")
+        now = snapshot(memory)["alice"]
+    assert now != before["alice"]
+    report = migrate(config, target)
+    assert report.namespaces == 1 and report.removed > 0
+    with LightMem(target, embeddings=static_embeddings) as memory:
+        assert memory.entries(("team", "bob"), include_history=True) == []
+        assert memory.store.namespaces() == [("alice",)]
+        assert snapshot(memory)["alice"] == now
+        assert not [e for e in memory.entries("alice", include_pending=True) if e.pending]
+
+
+def test_cli_help_and_a_run(
+    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, before = source
+    with pytest.raises(SystemExit) as info:
+        main(["migrate", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage: lightmem" in text and "--to" in text and "empty" in text
+
+    target_file = tmp_path / "target.json"
+    target_file.write_text(json.dumps({"data_dir": str(tmp_path / "target"), "chroma": {"layout": "buckets"}}))
+    argv = ["--data-dir", str(config.data_dir), "--embeddings", "static", "migrate", "--to", str(target_file)]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "migrated 2 namespace(s)" in out and "messages" in out
+    assert "migrate" in err  # progress on stderr
+
+    code = main(argv)  # again: the target now holds data
+    out, err = capsys.readouterr()
+    assert code == 2 and "already holds" in err and len(err.strip().splitlines()) == 1
+
+    code = main([*argv[:4], "--json", "migrate", "--to-data-dir", str(tmp_path / "t2"), "--to-layout", "buckets"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["namespaces"] == 2
+    target = LightMemConfig(data_dir=tmp_path / "t2", chroma={"layout": "buckets"}, embeddings={"backend": "static"})
+    with LightMem(target) as memory:
+        assert snapshot(memory) == before
+
+
+def test_cli_refuses_a_missing_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--data-dir", str(tmp_path / "nothing"), "migrate", "--to-data-dir", str(tmp_path / "t")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no data folder" in err
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_sqlite_to_postgres(
+    source: tuple[LightMemConfig, dict[str, Any]],
+    tmp_path: Path,
+    postgres_url: str,
+    static_embeddings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from langchain_lightmem.database import PostgresDatabase
+
+    config, before = source
+    monkeypatch.setattr(migration, "_PAGE", 3)
+    schema = f"m_{uuid.uuid4().hex[:12]}"
+    target = LightMemConfig(
+        data_dir=tmp_path / "worker",
+        embeddings={"backend": "static"},
+        chroma={"path": tmp_path / "server-chroma", "layout": "buckets", "buckets": 8},
+        postgres={"url": postgres_url, "schema_name": schema},
+    )
+    report = migrate(config, target)
+    assert report.namespaces == 2
+
+    expected = journal_rows(config.journal_path)
+    database = PostgresDatabase.from_conn_string(postgres_url, schema=schema, min_size=1, max_size=1)
+    try:
+        for table, rows in expected.items():
+            got = database.query(f"SELECT * FROM {table}")
+            assert sorted((tuple(_plain(v) for v in r) for r in got), key=repr) == [
+                tuple(_plain(v) for v in r) for r in rows
+            ], table
+    finally:
+        database.close()
+    with LightMem(target, embeddings=static_embeddings) as memory:
+        assert memory.config.backend == "postgres"
+        assert snapshot(memory) == before
+    with pytest.raises(MigrationTargetNotEmptyError):
+        migrate(config, target)
+
+    # and back from PostgreSQL into a new embedded folder (collections layout): a PostgreSQL source is only read
+    back = LightMemConfig(data_dir=tmp_path / "back", embeddings={"backend": "static"})
+    assert migrate(target, back).namespaces == 2
+    assert journal_rows(back.journal_path) == expected
+    with LightMem(back, embeddings=static_embeddings) as memory:
+        assert snapshot(memory) == before
+
+
+def _plain(value: Any) -> Any:
+    """A value as both engines return it (PostgreSQL's BYTEA as bytes, its BIGINT and SQLite's REAL as numbers)."""
+    if isinstance(value, memoryview):
+        return bytes(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def test_errors_are_lightmem_errors() -> None:
+    assert issubclass(MigrationTargetNotEmptyError, LightMemError)
+
+
+def test_progress_is_reported_in_counted_units(source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path) -> None:
+    config, _ = source
+    steps: list[MigrationProgress] = []
+    migrate(config, buckets_target(tmp_path), progress=steps.append)
+    totals = {s.total for s in steps}
+    assert len(totals) == 1
+    dones = [s.done for s in steps]
+    assert dones == sorted(dones)
