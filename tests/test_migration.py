@@ -469,7 +469,7 @@ def test_store_items_are_copied_with_their_vectors(
         vectors = client.get_collection("lightmem_store_vectors")
         assert vectors.configuration["hnsw"]["space"] == "cosine"
         assert vectors.metadata["embedding_model"] == static_embeddings.model_id
-        assert client.get_collection("agent_kv_items").metadata == {"kind": "langgraph-store-items"}
+        assert client.get_collection("agent_kv_items").metadata == {"kind": migration.STORE_ITEMS_KIND}
         # the target goes on working: a new item, found by search
         store = LightMemStore(memory)
         store.put(("alice", "prefs"), "bike", {"text": "Alice rides a red bicycle."})
@@ -527,3 +527,20 @@ def test_refuses_store_vectors_of_other_embeddings(tmp_path: Path, static_embedd
     with pytest.raises(ConfigurationError, match="DeterministicFakeEmbedding"):
         migrate(config, buckets_target(tmp_path))
     assert not buckets_target(tmp_path).journal_path.exists()  # refused before the target was opened
+
+
+def test_store_collections_in_a_chroma_both_use_are_left_in_place(tmp_path: Path, static_embeddings: Any) -> None:
+    """Another chroma.collection in the same Chroma: the memories are copied under the new prefix, while the store's
+    collections (named by the store's own prefix) already are the target's."""
+    shared = {"path": tmp_path / "chroma"}
+    config = LightMemConfig(data_dir=tmp_path / "source", chroma=shared, embeddings={"backend": "static"})
+    with LightMem(config, embeddings=static_embeddings) as memory:
+        put_store_items(memory)
+        before = store_snapshot(memory)
+    target = LightMemConfig(
+        data_dir=tmp_path / "target", chroma={**shared, "collection": "moved"}, embeddings={"backend": "static"}
+    )
+    report = migrate(config, target)
+    assert report.store_items == report.store_vectors == report.store_removed == 0
+    with LightMem(target, embeddings=static_embeddings) as memory:
+        assert store_snapshot(memory) == before
