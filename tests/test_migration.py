@@ -455,9 +455,13 @@ def test_store_items_are_copied_with_their_vectors(
     tmp_path: Path,
     static_embeddings: Any,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     config, before = store_source
     monkeypatch.setattr(migration, "_PAGE", 2)  # several pages per collection
+    argv = ["--data-dir", str(config.data_dir), "--embeddings", "static", "migrate"]
+    assert main([*argv, "--to-data-dir", str(tmp_path / "by-cli")]) == 0
+    assert "6 LangGraph store items" in capsys.readouterr().out
     report = migrate(config, buckets_target(tmp_path))
     assert report.store_items == 6  # 5 in lightmem_store, 1 in agent_kv
     assert report.store_vectors == 4  # the indexed ones
