@@ -593,7 +593,7 @@ class _StoreCollection:
 
     source: Any
     vectors: bool
-    model_id: str | None  # the embeddings of a vectors collection
+    model_id: str | None  # the embeddings of a vectors collection (the deployment's)
 
     @property
     def name(self) -> str:
@@ -619,7 +619,7 @@ def _store_collections(client: Any, model_id: str) -> list[_StoreCollection]:
                 f"deployment's are {model_id!r}: vectors are copied, not computed again, so a store with its own "
                 "embeddings (LightMemStore(index={'embed': ...})) cannot be migrated"
             )
-        found.append(_StoreCollection(client.get_collection(twin.name, embedding_function=None), True, stored))
+        found.append(_StoreCollection(client.get_collection(twin.name, embedding_function=None), True, model_id))
     return found
 
 
