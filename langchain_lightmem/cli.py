@@ -708,11 +708,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if args.json:
         _emit(report.as_dict())
         return 0
-    removed = f"; {report.removed} left by an earlier run removed" if report.removed else ""
+    removed = report.removed + report.store_removed
+    left = f"; {removed} left by an earlier run removed" if removed else ""
+    items = f", {report.store_items} LangGraph store items" if report.store_items else ""
     print(
         f"migrated {report.namespaces} namespace(s): {report.messages} messages and "
         f"{sum(report.journal_rows.values())} journal rows, {report.entries} memories and {report.history} "
-        f"superseded ones with their vectors{removed} ({report.seconds:.1f} s)"
+        f"superseded ones with their vectors{items}{left} ({report.seconds:.1f} s)"
     )
     return 0
 
@@ -1146,11 +1148,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "migrate",
-        help="copy everything (journal, memories with their vectors) to other backends or another Chroma layout",
+        help="copy everything (journal, memories and LangGraph store items with their vectors) to other backends or "
+        "another Chroma layout",
         description="Copies the deployment the global options and LIGHTMEM_* variables name (the source, as for "
         "every other command) into an empty target: every journal row, every namespace's memories (current, "
         "pending and superseded) with their stored vectors (nothing is embedded again, so both use the same "
-        "embeddings), and the target's BM25 index. The target is --to CONFIG_FILE (a JSON or .toml object of "
+        "embeddings), the target's BM25 index, and the items of every LangGraph store (LightMemStore) in the source's "
+        "Chroma with their vectors. The target is --to CONFIG_FILE (a JSON or .toml object of "
         'LightMemConfig\'s fields, e.g. {"data_dir": "/srv/worker", "postgres": {"url": "postgresql://..."}, '
         '"chroma": {"mode": "http", "host": "chroma", "port": 8000, "layout": "buckets"}}) and/or '
         "the --to-* options, which override it; its embeddings default to the source's. The target's journal must be "

@@ -10,16 +10,19 @@ a ``chroma run`` server, often the ``buckets`` layout). :func:`migrate` copies e
 * every namespace's memory entries, current, pending and superseded (history), **with their stored vectors**:
   nothing is embedded again, so the embeddings of source and target must be the same model;
 * the target's lexical (BM25) index, filled by the store as it writes, in the source index's order (topic-segment
-  neighbours stay neighbours).
+  neighbours stay neighbours);
+* the items of every LangGraph store (``LightMemStore``) in the source's Chroma, raw: each ``<prefix>_items``
+  collection (found by its ``kind`` metadata) and its ``<prefix>_vectors`` twin, records with their stored vectors,
+  the collections' metadata and configuration (cosine space) kept.
 
-Order, and why a failed run can simply be run again: the entries are written to Chroma first (upserts by id:
-writing one twice overwrites it), then every journal row in **one** transaction of the target (all or nothing).
-A run that stops anywhere (an error, a kill) leaves the target's journal empty, and the next run starts over,
-overwriting what the first one wrote and removing entries the source no longer holds. Once the journal is
-committed the target is complete, and a further run is refused (:class:`MigrationTargetNotEmptyError`). A run marks
-the target's Chroma while it works (an empty ``<chroma.collection>_migration`` collection, dropped once the journal
-is committed): memories found in a target Chroma without that mark belong to another deployment, and are refused
-rather than mixed with the copy or deleted.
+Order, and why a failed run can simply be run again: the entries and store items are written to Chroma first
+(upserts by id: writing one twice overwrites it), then every journal row in **one** transaction of the target (all
+or nothing). A run that stops anywhere (an error, a kill) leaves the target's journal empty, and the next run starts
+over, overwriting what the first one wrote and removing entries and store items the source no longer holds. Once the
+journal is committed the target is complete, and a further run is refused (:class:`MigrationTargetNotEmptyError`).
+A run marks the target's Chroma while it works (an empty ``<chroma.collection>_migration`` collection, dropped once
+the journal is committed): memories, or items in a store collection the source also has, found in a target Chroma
+without that mark belong to another deployment, and are refused rather than mixed with the copy or deleted.
 
 The source is only read (SQLite files through read-only connections, Chroma through a client that refuses
 collection writes) and, when embedded, held exclusively: stop every process that writes the source before
@@ -30,6 +33,7 @@ copied: they name the source's running workers.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -69,13 +73,17 @@ logger = logging.getLogger(__name__)
 
 SKIPPED_TABLES = frozenset({"leases"})
 """Journal tables not copied: a lease names a worker of the source deployment, which does not run on the target."""
-_PAGE = 500  # journal rows read per query, and entries written per Chroma call
+_PAGE = 500  # journal rows read per query, and entries or store records written per Chroma call
+STORE_ITEMS_KIND = "langgraph-store-items"
+"""The ``kind`` metadata of a ``LightMemStore``'s items collection (set in ``integrations/store.py``, a layer above
+this one: the value is repeated here, and a test compares them)."""
 
 
 @dataclass(frozen=True, slots=True)
 class MigrationProgress:
-    """Where a migration is: ``done`` of ``total`` units (one per memory entry, then one per journal row), and the
-    step running now (``"vectors alice"``, ``"journal messages"``)."""
+    """Where a migration is: ``done`` of ``total`` units (one per memory entry, then one per store record, then one
+    per journal row), and the step running now (``"vectors alice"``, ``"store lightmem_store_items"``,
+    ``"journal messages"``)."""
 
     phase: str
     done: int
@@ -96,6 +104,12 @@ class MigrationReport:
     """Superseded entries copied into the target's history."""
     removed: int = 0
     """Entries found in the target that the source does not hold (left by an earlier, failed run), deleted."""
+    store_items: int = 0
+    """Items of LangGraph stores (``LightMemStore``) copied, all store collections together."""
+    store_vectors: int = 0
+    """Their indexed texts' vectors copied (records of the ``<prefix>_vectors`` collections)."""
+    store_removed: int = 0
+    """Store records (items and vectors) found in the target that the source does not hold, deleted."""
     seconds: float = 0.0
 
     @property
@@ -120,14 +134,15 @@ def migrate(
     progress: Progress | None = None,
     embeddings: Embeddings | None = None,
 ) -> MigrationReport:
-    """Copy the deployment of ``source`` (journal, memory entries with their vectors, lexical index) into the empty
-    ``target``, which may use other backends and another Chroma layout.
+    """Copy the deployment of ``source`` (journal, memory entries with their vectors, lexical index, the items of its
+    LangGraph stores) into the empty ``target``, which may use other backends and another Chroma layout.
 
-    The entries go to Chroma first, then every journal row in one transaction of the target: a run that fails or
-    is killed anywhere leaves the target's journal empty, and running it again completes the copy (entries are
-    upserted by id, so nothing is duplicated; entries an earlier run left that the source no longer holds are
-    deleted). At the end each namespace's entry counts (current and history) in the target must equal the source's,
-    and each table's row count too, else :class:`MigrationCheckError` (the journal is then not written either).
+    The entries and store items go to Chroma first, then every journal row in one transaction of the target: a run
+    that fails or is killed anywhere leaves the target's journal empty, and running it again completes the copy
+    (entries and store records are upserted by id, so nothing is duplicated; those an earlier run left that the
+    source no longer holds are deleted). At the end each namespace's entry counts (current and history) in the
+    target must equal the source's, each store collection's record count and each table's row count too, else
+    :class:`MigrationCheckError` (the journal is then not written either).
 
     The source is only read. Stop every process that uses it (and the target) first: an embedded source or target
     folder is held exclusively for the run (``FolderInUseError`` while another process has it open).
@@ -146,9 +161,10 @@ def migrate(
 
     Raises:
         ConfigurationError: source and target are the same place, one of them is ephemeral, or their embeddings
-            differ (vectors are copied, not recomputed).
+            differ (vectors are copied, not recomputed), a store's vectors included.
         MigrationTargetNotEmptyError: the target's journal already holds data, or its Chroma holds memories under
-            ``chroma.collection`` that no migration into it wrote (another deployment's); nothing was written.
+            ``chroma.collection``, or items in a store collection of the source's name, that no migration into it
+            wrote (another deployment's); nothing was written.
         MigrationCheckError: the target does not hold what the source holds after the copy.
         MigrationError: the source holds no LightMem journal, or one of an older schema.
         FolderInUseError: another process has the source's or the target's data folder open.
@@ -174,20 +190,25 @@ def migrate(
     copy_only = _CopiedVectorsOnly(model_id)
     with contextlib.ExitStack() as stack:
         reading = _open_source(source, copy_only, stack)
+        # one Chroma for both: the store collections (named by their own prefix) are already the target's
+        store_collections = [] if _same_chroma(source, target) else _store_collections(reading.store.client, model_id)
         writing = _open_target(target, copy_only, stack)
         _refuse_non_empty(writing.journal.database, target)
-        _claim_chroma(writing.store, target)
+        _claim_chroma(writing.store, target, store_collections)
         namespaces = sorted(set(reading.journal_namespaces()) | set(reading.store.namespaces()))
         counts = {ns: reading.store.count(ns, include_history=True) for ns in namespaces}
         rows = {t.name: reading.row_count(t) for t in _copied_tables()}
-        meter = _Meter(progress, sum(counts.values()) + sum(rows.values()))
+        records = sum(c.source.count() for c in store_collections)
+        meter = _Meter(progress, sum(counts.values()) + records + sum(rows.values()))
 
         removed = _remove_orphans(writing.store, set(namespaces))
         current = history = 0
         for ns in namespaces:
             copied = _copy_namespace(reading, writing.store, ns, meter)
             current, history, removed = current + copied[0], history + copied[1], removed + copied[2]
+        store_copied = {c.name: _copy_store_collection(c, writing.store.client, meter) for c in store_collections}
         _check_entries(reading.store, writing.store, namespaces)
+        _check_store(store_collections, writing.store.client)
         _copy_journal(reading, writing.journal, rows, meter)
         _release_chroma(writing.store)
     report = MigrationReport(
@@ -196,6 +217,9 @@ def migrate(
         entries=current,
         history=history,
         removed=removed,
+        store_items=sum(store_copied[c.name][0] for c in store_collections if not c.vectors),
+        store_vectors=sum(store_copied[c.name][0] for c in store_collections if c.vectors),
+        store_removed=sum(copied[1] for copied in store_copied.values()),
         seconds=time.monotonic() - started,
     )
     logger.info("migrated %s", report)
@@ -245,14 +269,20 @@ def _same_places(source: LightMemConfig, target: LightMemConfig) -> list[str]:
         ):
             same.append(f"the PostgreSQL schema {source.postgres.schema_name}")
     one, other = source.chroma, target.chroma
-    if one.collection == other.collection and one.mode == other.mode:
-        if one.mode == "persistent" and (
-            source.chroma_path.expanduser().resolve() == target.chroma_path.expanduser().resolve()
-        ):
-            same.append(f"the Chroma collections {one.collection}_* in {source.chroma_path}")
-        elif one.mode == "http" and (one.host, one.port) == (other.host, other.port):
-            same.append(f"the Chroma collections {one.collection}_* on {one.host}:{one.port}")
+    if one.collection == other.collection and _same_chroma(source, target):
+        where = f"in {source.chroma_path}" if one.mode == "persistent" else f"on {one.host}:{one.port}"
+        same.append(f"the Chroma collections {one.collection}_* {where}")
     return same
+
+
+def _same_chroma(source: LightMemConfig, target: LightMemConfig) -> bool:
+    """Whether both use one Chroma (the same embedded folder, or the same server), whatever their prefixes."""
+    one, other = source.chroma, target.chroma
+    if one.mode != other.mode:
+        return False
+    if one.mode == "persistent":
+        return source.chroma_path.expanduser().resolve() == target.chroma_path.expanduser().resolve()
+    return one.mode == "http" and (one.host, one.port) == (other.host, other.port)
 
 
 class _CopiedVectorsOnly(Embeddings):
@@ -439,18 +469,36 @@ def _marker_name(store: ChromaMemoryStore) -> str:
     return f"{store.config.collection}_migration"
 
 
-def _claim_chroma(store: ChromaMemoryStore, config: LightMemConfig) -> None:
-    """Refuse a target Chroma holding memories no migration into it left (another deployment's: they would mix),
-    then mark it as being migrated into, so that a run after a failed one may overwrite and clean what it finds."""
-    names = {c.name for c in store.client.list_collections()}
-    if _marker_name(store) not in names:
-        found = store.namespaces()
-        if found:
-            where = f"{config.chroma.host}:{config.chroma.port}" if config.chroma.mode == "http" else config.chroma_path
+def _claim_chroma(
+    store: ChromaMemoryStore, config: LightMemConfig, store_collections: Sequence[_StoreCollection]
+) -> None:
+    """Refuse a target Chroma holding memories, or records in a store collection the source has, that no migration
+    into it left (another deployment's: they would mix), and a store's vectors of other embeddings; then mark it as
+    being migrated into, so that a run after a failed one may overwrite and clean what it finds."""
+    existing = {c.name: c for c in store.client.list_collections()}
+    where = f"{config.chroma.host}:{config.chroma.port}" if config.chroma.mode == "http" else config.chroma_path
+    for wanted in store_collections:  # metadata only: refused with nothing written, marked or not
+        found = existing.get(wanted.name)
+        stored = (found.metadata or {}).get("embedding_model") if found is not None else None
+        if wanted.vectors and stored and stored != wanted.model_id:
+            raise ConfigurationError(
+                f"the target's Chroma ({where}) has a store collection {wanted.name!r} of embeddings {stored!r}, the "
+                f"source's holds vectors of {wanted.model_id!r}: migrate into a Chroma without it"
+            )
+    if _marker_name(store) not in existing:
+        found_namespaces = store.namespaces()
+        if found_namespaces:
             raise MigrationTargetNotEmptyError(
-                f"the target's Chroma ({where}) already holds memories of {len(found)} namespace(s) under "
+                f"the target's Chroma ({where}) already holds memories of {len(found_namespaces)} namespace(s) under "
                 f"chroma.collection {config.chroma.collection!r} that no migration into it wrote: migrate into an "
                 "empty Chroma, or set another chroma.collection for the target"
+            )
+        held = [c.name for c in store_collections if c.name in existing and existing[c.name].count()]
+        if held:
+            raise MigrationTargetNotEmptyError(
+                f"the target's Chroma ({where}) already holds LangGraph store items in {', '.join(held)} that no "
+                "migration into it wrote (another deployment's store of the same collection name): migrate into a "
+                "Chroma without them"
             )
     # a collection of its own (no memory collection's name or metadata): the mark survives a killed run
     store.client.get_or_create_collection(
@@ -537,6 +585,92 @@ def _runs(
         run.append(item)
     if run:
         yield run
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreCollection:
+    """One Chroma collection of a LangGraph store in the source: its items, or their vectors."""
+
+    source: Any
+    vectors: bool
+    model_id: str | None  # the embeddings of a vectors collection (the deployment's)
+
+    @property
+    def name(self) -> str:
+        return str(self.source.name)
+
+
+def _store_collections(client: Any, model_id: str) -> list[_StoreCollection]:
+    """Every ``LightMemStore`` collection of the source's Chroma: each items collection (its ``kind`` metadata) and
+    its ``<prefix>_vectors`` twin, whose embeddings must be the deployment's (vectors are copied, not recomputed)."""
+    by_name = {c.name: c for c in client.list_collections()}
+    found: list[_StoreCollection] = []
+    for name in sorted(by_name):
+        if not name.endswith("_items") or (by_name[name].metadata or {}).get("kind") != STORE_ITEMS_KIND:
+            continue
+        found.append(_StoreCollection(client.get_collection(name, embedding_function=None), False, None))
+        twin = by_name.get(name.removesuffix("_items") + "_vectors")
+        if twin is None:  # a store without an index
+            continue
+        stored = (twin.metadata or {}).get("embedding_model")
+        if stored and stored != model_id:
+            raise ConfigurationError(
+                f"the LangGraph store collection {twin.name!r} holds vectors of embeddings {stored!r}, the "
+                f"deployment's are {model_id!r}: vectors are copied, not computed again, so a store with its own "
+                "embeddings (LightMemStore(index={'embed': ...})) cannot be migrated"
+            )
+        found.append(_StoreCollection(client.get_collection(twin.name, embedding_function=None), True, model_id))
+    return found
+
+
+def _copy_store_collection(collection: _StoreCollection, client: Any, meter: _Meter) -> tuple[int, int]:
+    """Copy one store collection's records raw (ids, documents, metadata, stored vectors), a page at a time, into
+    the same-named target collection (created with the source's metadata and configuration); then delete what the
+    target holds that the source does not (an earlier run's copy of a record deleted since). Returns (copied,
+    removed)."""
+    source = collection.source
+    configuration = {
+        k: v for k, v in dict(source.configuration or {}).items() if k in ("hnsw", "spann") and v is not None
+    }
+    target = client.get_or_create_collection(
+        collection.name, embedding_function=None, configuration=configuration or None, metadata=source.metadata
+    )
+    copied: set[str] = set()
+    for page in _store_pages(source, ["documents", "metadatas", "embeddings"]):
+        target.upsert(
+            ids=page["ids"], documents=page["documents"], metadatas=page["metadatas"], embeddings=page["embeddings"]
+        )
+        copied.update(page["ids"])
+        meter.step(f"store {collection.name}", len(page["ids"]))
+    stale = [i for page in _store_pages(target, []) for i in page["ids"] if i not in copied]
+    for start in range(0, len(stale), _PAGE):
+        target.delete(ids=stale[start : start + _PAGE])
+    return len(copied), len(stale)
+
+
+def _store_pages(collection: Any, include: list[str]) -> Iterator[Mapping[str, Any]]:
+    for start in itertools.count(0, _PAGE):
+        page = collection.get(include=include, limit=_PAGE, offset=start)
+        if page["ids"]:
+            yield page
+        if len(page["ids"]) < _PAGE:
+            return
+
+
+def _check_store(collections: Sequence[_StoreCollection], client: Any) -> None:
+    """Each store collection of the target must hold as many records as the source's."""
+    wrong: list[str] = []
+    for collection in collections:
+        want, got = collection.source.count(), client.get_collection(collection.name, embedding_function=None).count()
+        if want != got:
+            wrong.append(f"{collection.name}: {got} records, the source {want}")
+    if wrong:
+        raise MigrationCheckError(
+            "the target's LangGraph store collections do not hold what the source's hold ("
+            + "; ".join(wrong[:5])
+            + "); its journal was left empty: run the migration again (stop every process that writes the source "
+            "or the target first)"
+        )
 
 
 def _check_entries(source: ChromaMemoryStore, target: ChromaMemoryStore, namespaces: Sequence[Namespace]) -> None:

@@ -11,11 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from langchain_core.embeddings import DeterministicFakeEmbedding
 
 from langchain_lightmem import LightMem, LightMemConfig, migration
 from langchain_lightmem.cli import main
 from langchain_lightmem.config import EmbeddingConfig
 from langchain_lightmem.errors import ConfigurationError, LightMemError
+from langchain_lightmem.integrations import LightMemStore
 from langchain_lightmem.long_term.store import ChromaMemoryStore
 from langchain_lightmem.migration import MigrationProgress, MigrationReport, MigrationTargetNotEmptyError, migrate
 from langchain_lightmem.models import CachedEmbeddings
@@ -391,3 +393,158 @@ def test_progress_is_reported_in_counted_units(source: tuple[LightMemConfig, dic
     assert len(totals) == 1
     dones = [s.done for s in steps]
     assert dones == sorted(dones)
+
+
+# -- the items of a LightMemStore (LangGraph's BaseStore): their own Chroma collections, copied raw ---------------
+
+STORE_QUERIES = ["dark colours", "what does she eat?", "cello"]
+
+
+def put_store_items(memory: LightMem) -> None:
+    """Items under two namespaces of the default store (indexed: semantic search), and one of a second store,
+    without an index (an items collection without a vectors twin)."""
+    store = LightMemStore(memory)
+    store.put(("alice", "prefs"), "theme", {"text": "Alice prefers dark mode and dark colours.", "weight": 3})
+    store.put(("alice", "prefs"), "food", {"text": "Alice eats no meat; she loves pizza."})
+    store.put(("alice", "prefs"), "music", {"text": "Alice listens to cello concertos.", "tags": ["a", "b"]})
+    store.put(("team", "notes"), "standup", {"text": "Standup moved to 9:30.", "room": "Lisbon"})
+    store.put(("team", "notes"), "raw", {"n": 1}, index=False)
+    LightMemStore(memory, collection="agent_kv", index=False).put(("agent",), "state", {"step": 7})
+
+
+def store_snapshot(memory: LightMem) -> dict[str, Any]:
+    """What a LangGraph app sees of the stores: items, search order and scores (4 places), namespaces."""
+    store = LightMemStore(memory)
+    items = {
+        (ns, key): (store.get(ns, key).value, store.get(ns, key).created_at)  # type: ignore[union-attr]
+        for ns, key in [(("alice", "prefs"), k) for k in ("theme", "food", "music")]
+        + [(("team", "notes"), "standup"), (("team", "notes"), "raw")]
+        if store.get(ns, key) is not None
+    }
+    kv = LightMemStore(memory, collection="agent_kv", index=False).get(("agent",), "state")
+    return {
+        "items": items,
+        "search": {
+            q: [
+                (h.namespace, h.key, None if h.score is None else round(h.score, 4))
+                for h in store.search(("alice",), query=q)
+            ]
+            for q in STORE_QUERIES
+        },
+        "listed": [(h.key, h.value) for h in store.search(("team", "notes"))],
+        "namespaces": store.list_namespaces(),
+        "kv": None if kv is None else kv.value,
+    }
+
+
+@pytest.fixture
+def store_source(tmp_path: Path, static_embeddings: Any) -> tuple[LightMemConfig, dict[str, Any]]:
+    """A closed embedded deployment whose LangGraph app wrote store items, and what the stores answered."""
+    config = LightMemConfig(data_dir=tmp_path / "source", embeddings={"backend": "static"})
+    with LightMem(config, embeddings=static_embeddings) as memory:
+        memory.remember("alice", "Alice's favourite colour is teal.", key="colour")
+        put_store_items(memory)
+        before = store_snapshot(memory)
+    assert len(before["items"]) == 5 and before["kv"] == {"step": 7}
+    assert all(hits for hits in before["search"].values())
+    return config, before
+
+
+def test_store_items_are_copied_with_their_vectors(
+    store_source: tuple[LightMemConfig, dict[str, Any]],
+    tmp_path: Path,
+    static_embeddings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config, before = store_source
+    monkeypatch.setattr(migration, "_PAGE", 2)  # several pages per collection
+    argv = ["--data-dir", str(config.data_dir), "--embeddings", "static", "migrate"]
+    assert main([*argv, "--to-data-dir", str(tmp_path / "by-cli")]) == 0
+    assert "6 LangGraph store items" in capsys.readouterr().out
+    report = migrate(config, buckets_target(tmp_path))
+    assert report.store_items == 6  # 5 in lightmem_store, 1 in agent_kv
+    assert report.store_vectors == 4  # the indexed ones
+    assert report.as_dict()["store_items"] == 6
+    with LightMem(buckets_target(tmp_path), embeddings=static_embeddings) as memory:
+        assert store_snapshot(memory) == before
+        assert memory.search("alice", "favourite colour", k=1)[0].entry.text.startswith("Alice's favourite")
+        client = memory.chroma_client
+        vectors = client.get_collection("lightmem_store_vectors")
+        assert vectors.configuration["hnsw"]["space"] == "cosine"
+        assert vectors.metadata["embedding_model"] == static_embeddings.model_id
+        assert client.get_collection("agent_kv_items").metadata == {"kind": migration.STORE_ITEMS_KIND}
+        # the target goes on working: a new item, found by search
+        store = LightMemStore(memory)
+        store.put(("alice", "prefs"), "bike", {"text": "Alice rides a red bicycle."})
+        assert store.search(("alice",), query="red bicycle", limit=1)[0].key == "bike"
+
+
+def test_store_items_the_source_deleted_are_removed_on_a_rerun(
+    store_source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, static_embeddings: Any
+) -> None:
+    config, _ = store_source
+    target = buckets_target(tmp_path)
+
+    def stop_at_journal(step: MigrationProgress) -> None:
+        if step.phase.startswith("journal"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        migrate(config, target, progress=stop_at_journal)
+    with LightMem(config, embeddings=static_embeddings) as memory:  # meanwhile the app deletes an item
+        LightMemStore(memory).delete(("alice", "prefs"), "food")
+        now = store_snapshot(memory)
+    report = migrate(config, target)
+    assert report.store_items == 5 and report.store_removed == 2  # the item and its vector
+    with LightMem(target, embeddings=static_embeddings) as memory:
+        assert LightMemStore(memory).get(("alice", "prefs"), "food") is None
+        assert store_snapshot(memory) == now
+
+
+def test_refuses_a_target_chroma_holding_store_items_no_migration_wrote(
+    store_source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, static_embeddings: Any
+) -> None:
+    config, _ = store_source
+    shared = {"path": tmp_path / "shared-chroma"}
+    other = LightMemConfig(data_dir=tmp_path / "other", chroma=shared, embeddings={"backend": "static"})
+    with LightMem(other, embeddings=static_embeddings) as memory:
+        LightMemStore(memory).put(("carol",), "bees", {"text": "Carol keeps bees."})
+    # another chroma.collection keeps the memories apart, but the store's collections have the same names
+    target = LightMemConfig(
+        data_dir=tmp_path / "target", chroma={**shared, "collection": "moved"}, embeddings={"backend": "static"}
+    )
+    with pytest.raises(MigrationTargetNotEmptyError, match="lightmem_store_items"):
+        migrate(config, target)
+    with LightMem(other, embeddings=static_embeddings) as memory:  # untouched, and nothing of the source came in
+        store = LightMemStore(memory)
+        assert store.list_namespaces() == [("carol",)]
+        assert store.get(("carol",), "bees") is not None
+    assert all(not rows for rows in journal_rows(target.journal_path).values())
+
+
+def test_refuses_store_vectors_of_other_embeddings(tmp_path: Path, static_embeddings: Any) -> None:
+    config = LightMemConfig(data_dir=tmp_path / "source", embeddings={"backend": "static"})
+    with LightMem(config, embeddings=static_embeddings) as memory:
+        store = LightMemStore(memory, index={"embed": DeterministicFakeEmbedding(size=8)})
+        store.put(("alice",), "k", {"text": "hello"})
+    with pytest.raises(ConfigurationError, match="DeterministicFakeEmbedding"):
+        migrate(config, buckets_target(tmp_path))
+    assert not buckets_target(tmp_path).journal_path.exists()  # refused before the target was opened
+
+
+def test_store_collections_in_a_chroma_both_use_are_left_in_place(tmp_path: Path, static_embeddings: Any) -> None:
+    """Another chroma.collection in the same Chroma: the memories are copied under the new prefix, while the store's
+    collections (named by the store's own prefix) already are the target's."""
+    shared = {"path": tmp_path / "chroma"}
+    config = LightMemConfig(data_dir=tmp_path / "source", chroma=shared, embeddings={"backend": "static"})
+    with LightMem(config, embeddings=static_embeddings) as memory:
+        put_store_items(memory)
+        before = store_snapshot(memory)
+    target = LightMemConfig(
+        data_dir=tmp_path / "target", chroma={**shared, "collection": "moved"}, embeddings={"backend": "static"}
+    )
+    report = migrate(config, target)
+    assert report.store_items == report.store_vectors == report.store_removed == 0
+    with LightMem(target, embeddings=static_embeddings) as memory:
+        assert store_snapshot(memory) == before
