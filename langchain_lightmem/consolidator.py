@@ -197,7 +197,10 @@ class Consolidator:
             logger.warning("consolidation of %s: %s; those targets stay queued for the next run", namespace, exc)
             stats, decisions, failed = exc.stats, [], [t.entry.id for t in batch]
         if stats.calls:  # a decider that made no call spent nothing but the run's wall time (recorded in finish)
-            self.ledger.record(namespace, STAGE, stats.usage, items=len(decisions))
+            # calls and tokens only: the calls' seconds are inside the run's wall time, which finish records
+            spent = stats.usage.copy()
+            spent.seconds = 0.0
+            self.ledger.record(namespace, STAGE, spent, items=len(decisions))
         self.journal.consolidation.save_decisions(
             namespace, [(d.target_id, d.action, d.newer_ids, d.text) for d in decisions], generation=generation
         )

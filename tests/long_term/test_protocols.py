@@ -81,3 +81,35 @@ def test_a_model_decider_that_decides_nothing_leaves_every_target_and_empties_th
     report = graph.invoke({"namespace": ("maya",)})["report"]
     assert (report.targets, report.failed, report.calls, report.input_tokens) == (1, 0, 1, 10)
     assert active_texts(memory) == entries and memory.journal.consolidation.queue(("maya",)) == []
+
+
+def test_a_runs_seconds_are_its_wall_time_not_wall_time_plus_the_calls_seconds(make_memory):
+    """Consolidation records its wall time (decisions may run in parallel); a decider's call seconds are inside
+    it, so adding them too counted them twice (the real-model run of conv-30: 2,085 s recorded for 1,042 s)."""
+
+    class Slow:
+        model_name = "slow"
+
+        def decide(self, targets, config=None):
+            return [], CallStats(Usage(calls=1, input_tokens=10, output_tokens=2, seconds=50.0))
+
+    memory = make_memory(embeddings=topic_embeddings())
+    for history, thread in ((HISTORY_MAY, "may"), (HISTORY_JULY, "july")):
+        memory.add(history, namespace="maya", thread_id=thread)
+        memory.flush("maya")
+    memory.consolidate("maya")
+    memory.add([say(8, "I work as a nurse in a Berlin hospital now.", 90)], namespace="maya")
+    memory.flush("maya")
+    before = memory.stats("maya").usage["consolidate"].seconds
+    graph = build_consolidation_graph(
+        journal=memory.journal,
+        store=memory.store,
+        config=memory.config.consolidation,
+        decider=Slow(),
+        ledger=memory.pipeline.ledger,
+        owner=memory.pipeline.worker_id,
+    )
+    report = graph.invoke({"namespace": ("maya",)})["report"]
+    assert report.calls == 1 and report.seconds < 50
+    assert report.usage.seconds == report.seconds
+    assert memory.stats("maya").usage["consolidate"].seconds - before < 50
