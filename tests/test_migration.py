@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -613,3 +614,17 @@ def test_cli_interrupted_says_the_target_journal_is_empty(
     )
     with LightMem(target) as memory:
         assert snapshot(memory) == before
+
+
+def test_cli_a_malformed_postgres_url_is_refused_at_once(
+    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a libpq URL: one line at once, not 30 s of pool retries."""
+    pytest.importorskip("psycopg_pool")
+    config, _ = source
+    started = time.monotonic()
+    argv = ["--data-dir", str(config.data_dir), "--embeddings", "static", "migrate"]
+    code = main([*argv, "--to-data-dir", str(tmp_path / "target"), "--to-postgres-url", "notaurl"])
+    err = capsys.readouterr().err
+    assert code == 2 and "notaurl" in err and len(err.strip().splitlines()) == 1
+    assert time.monotonic() - started < 10
