@@ -681,9 +681,16 @@ def _target_config(args: argparse.Namespace, source: LightMemConfig) -> LightMem
         values["chroma"] = chroma
     if postgres:
         values["postgres"] = postgres
-    if not values:
+    # the layout, buckets, prefix or schema only describe a target: without a place it would be ./lightmem_data
+    if "data_dir" not in values and not postgres.get("url") and chroma.get("mode") != "http":
         raise CommandLineError(
-            "say where to migrate: --to CONFIG_FILE, or --to-data-dir / --to-postgres-url / --to-chroma-url"
+            "say where to migrate: --to CONFIG_FILE, or --to-data-dir / --to-postgres-url / --to-chroma-url "
+            "(--to-layout, --to-buckets, --to-collection and --to-postgres-schema only describe the target)"
+        )
+    if postgres and not postgres.get("url"):
+        raise CommandLineError(
+            "the target's PostgreSQL schema needs its server: add --to-postgres-url (or postgres.url in --to), "
+            "else the target's journal would be SQLite"
         )
     values.setdefault("embeddings", source.embeddings.model_dump())
     return LightMemConfig.model_validate(values)
@@ -1170,7 +1177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to-layout", choices=["collections", "buckets"], help="the target's chroma.layout")
     p.add_argument("--to-buckets", type=_count, metavar="N", help="the target's chroma.buckets (buckets layout)")
     p.add_argument("--to-collection", type=_text, metavar="PREFIX", help="the target's chroma.collection")
-    p.set_defaults(func=cmd_migrate)
+    p.set_defaults(
+        func=cmd_migrate,
+        interrupted="interrupted: the target's journal was left empty and the source untouched; run the migration "
+        "again",
+    )
 
     p = command("demo", help="ingest a bundled sample conversation and answer questions from memory")
     p.add_argument("-k", type=_count, default=3, help="memories shown per question (default 3)")
@@ -1245,7 +1256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: error: {exc.strerror}: {exc.filename}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: accepted messages are safe in the journal", file=sys.stderr)
+        default = "interrupted: accepted messages are safe in the journal"
+        print(getattr(args, "interrupted", default), file=sys.stderr)
         return 130
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import re
 import sqlite3
 import threading
@@ -36,7 +37,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from langchain_lightmem.errors import DatabaseUnavailableError, MissingDependencyError
+from langchain_lightmem.errors import ConfigurationError, DatabaseUnavailableError, MissingDependencyError
 
 if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
@@ -351,6 +352,22 @@ def redact(url: str) -> str:
     return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
 
 
+class _ConnectFailures(logging.Filter):
+    """Drops the pool's "error connecting in '<name>'" warnings for one pool, remembering the last one's cause."""
+
+    def __init__(self, pool_name: str) -> None:
+        super().__init__()
+        self.prefix = f"error connecting in '{pool_name}': "
+        self.last = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(self.prefix):
+            return True
+        self.last = " ".join(message.removeprefix(self.prefix).split())
+        return False
+
+
 class _Row(tuple[Any, ...]):
     """A result row that answers ``row[0]`` and ``row["column"]``, as ``sqlite3.Row`` does."""
 
@@ -453,6 +470,7 @@ class PostgresDatabase:
 
         Raises:
             MissingDependencyError: psycopg / psycopg-pool are not installed (the ``postgres`` extra).
+            ConfigurationError: ``url`` is not a libpq URL or ``key=value`` string.
             DatabaseUnavailableError: no connection within ``timeout`` seconds.
         """
         try:
@@ -461,11 +479,20 @@ class PostgresDatabase:
             raise MissingDependencyError("psycopg-pool", "postgres", "The PostgreSQL backend") from exc
         schema = check_schema(schema)
         location = redact(url)
+        try:  # a malformed URL never connects: say so now, not after ``timeout`` seconds of pool retries
+            from psycopg.conninfo import conninfo_to_dict
+
+            conninfo_to_dict(url)
+        except Exception as exc:
+            raise ConfigurationError(
+                f"{location} is not a PostgreSQL URL ({exc}); expected postgresql://user:password@host:port/dbname"
+            ) from exc
 
         def configure(conn: Any) -> None:
             # Our schema first: the journal's unqualified table names are LightMem's, not the application's.
             conn.execute(f"SET search_path TO {schema}")
 
+        name = f"lightmem-{schema}"
         pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -474,17 +501,25 @@ class PostgresDatabase:
             kwargs={"autocommit": True, "row_factory": _row_factory, "prepare_threshold": None},
             configure=configure,
             check=ConnectionPool.check_connection,  # a connection the server dropped is replaced, not handed out
-            name=f"lightmem-{schema}",
+            name=name,
             open=False,
         )
+        # While opening, the pool logs a warning per failed attempt (one every second or so); the error below says
+        # the last one instead, so a refused server or a wrong password is one line with its cause.
+        failures = _ConnectFailures(name)
+        pool_logger = logging.getLogger("psycopg.pool")
+        pool_logger.addFilter(failures)
         try:
             pool.open(wait=True, timeout=timeout)
         except Exception as exc:
             pool.close()
+            cause = f"{exc}; last attempt: {failures.last}" if failures.last else str(exc)
             raise DatabaseUnavailableError(
-                f"cannot connect to PostgreSQL at {location} within {timeout:g} s ({exc}); check postgres.url "
+                f"cannot connect to PostgreSQL at {location} within {timeout:g} s ({cause}); check postgres.url "
                 "(LIGHTMEM_POSTGRES_URL) and that the server accepts connections from this host"
             ) from exc
+        finally:
+            pool_logger.removeFilter(failures)
         return cls(pool, schema=schema, location=location)
 
     @contextmanager
@@ -554,8 +589,6 @@ class PostgresDatabase:
 
 def check_schema(name: str) -> str:
     """``name`` if it is a plain lower-case SQL identifier (it is written into statements), else a clear error."""
-    from langchain_lightmem.errors import ConfigurationError
-
     if not _IDENTIFIER.match(name):
         raise ConfigurationError(
             f"postgres schema {name!r} must be a lower-case identifier (letters, digits, underscores; at most 63)"

@@ -396,3 +396,23 @@ def test_reextract_and_coverage_on_the_backend(memory_on: Callable[..., LightMem
     assert len(sources) == len(set(sources))
     [batch] = memory.journal.batches.info(("alice",))
     assert batch.status == "written" and batch.coverage is not None
+
+
+def test_an_unreachable_postgres_is_one_error_with_the_last_attempts_cause(caplog: pytest.LogCaptureFixture) -> None:
+    """The pool's warning per failed attempt is folded into the error: one line that says why, nothing logged."""
+    pytest.importorskip("psycopg_pool")
+    from langchain_lightmem.errors import ConfigurationError, DatabaseUnavailableError
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with caplog.at_level("WARNING", logger="psycopg.pool"), pytest.raises(DatabaseUnavailableError) as info:
+        PostgresDatabase.from_conn_string(f"postgresql://app:secret@127.0.0.1:{port}/app", timeout=1.5)
+    assert "last attempt" in str(info.value) and str(port) in str(info.value)
+    assert "secret" not in str(info.value)
+    assert not [r for r in caplog.records if "error connecting" in r.getMessage()]
+
+    started = time.monotonic()
+    with pytest.raises(ConfigurationError, match="not a PostgreSQL URL"):
+        PostgresDatabase.from_conn_string("notaurl", timeout=30)
+    assert time.monotonic() - started < 5

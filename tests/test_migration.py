@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -548,3 +549,82 @@ def test_store_collections_in_a_chroma_both_use_are_left_in_place(tmp_path: Path
     assert report.store_items == report.store_vectors == report.store_removed == 0
     with LightMem(target, embeddings=static_embeddings) as memory:
         assert store_snapshot(memory) == before
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--to-layout", "buckets"],
+        ["--to-collection", "moved", "--to-buckets", "8"],
+    ],
+)
+def test_cli_refuses_a_target_that_names_no_place(
+    source: tuple[LightMemConfig, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+) -> None:
+    """Options that only describe the target (its layout, prefix) must not send the copy to ./lightmem_data."""
+    config, _ = source
+    monkeypatch.chdir(tmp_path)
+    code = main(["--data-dir", str(config.data_dir), "--embeddings", "static", "migrate", *options])
+    err = capsys.readouterr().err
+    assert code == 2 and "say where to migrate" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "lightmem_data").exists()
+
+
+def test_cli_refuses_a_postgres_schema_without_a_postgres_url(
+    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--to-postgres-schema alone would silently give an embedded SQLite target."""
+    config, _ = source
+    target = tmp_path / "target"
+    argv = ["--data-dir", str(config.data_dir), "--embeddings", "static", "migrate", "--to-data-dir", str(target)]
+    code = main([*argv, "--to-postgres-schema", "moved"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--to-postgres-url" in err and len(err.strip().splitlines()) == 1
+    assert not target.exists()
+
+
+def test_cli_interrupted_says_the_target_journal_is_empty(
+    source: tuple[LightMemConfig, dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C during a copy: the message is about the migration (run it again), not about ingested messages."""
+    config, before = source
+
+    def interrupt(step: MigrationProgress) -> None:
+        if step.phase.startswith("journal"):
+            raise KeyboardInterrupt
+
+    real = migration.migrate
+    monkeypatch.setattr(migration, "migrate", lambda s, t, **kw: real(s, t, progress=interrupt))
+    argv = ["--data-dir", str(config.data_dir), "--embeddings", "static", "migrate"]
+    argv += ["--to-data-dir", str(tmp_path / "target"), "--to-layout", "buckets"]
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert "run the migration again" in err and "accepted messages" not in err
+    monkeypatch.setattr(migration, "migrate", real)
+    assert main(argv) == 0
+    target = LightMemConfig(
+        data_dir=tmp_path / "target", chroma={"layout": "buckets"}, embeddings={"backend": "static"}
+    )
+    with LightMem(target) as memory:
+        assert snapshot(memory) == before
+
+
+def test_cli_a_malformed_postgres_url_is_refused_at_once(
+    source: tuple[LightMemConfig, dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a libpq URL: one line at once, not 30 s of pool retries."""
+    pytest.importorskip("psycopg_pool")
+    config, _ = source
+    started = time.monotonic()
+    argv = ["--data-dir", str(config.data_dir), "--embeddings", "static", "migrate"]
+    code = main([*argv, "--to-data-dir", str(tmp_path / "target"), "--to-postgres-url", "notaurl"])
+    err = capsys.readouterr().err
+    assert code == 2 and "notaurl" in err and len(err.strip().splitlines()) == 1
+    assert time.monotonic() - started < 10
