@@ -44,6 +44,7 @@ from langchain_lightmem.sensory.compression import Compressor, build_compressor
 from langchain_lightmem.sensory.segmentation import Segmenter, build_segmenter
 from langchain_lightmem.short_term.coverage import Coverage
 from langchain_lightmem.short_term.extraction import ExtractiveExtractor, Extractor, LLMExtractor
+from langchain_lightmem.store_items import forget_items
 from langchain_lightmem.tokens import TokenCounter
 from langchain_lightmem.types import (
     AddResult,
@@ -1182,7 +1183,8 @@ class LightMem:
 
     def forget(self, namespace: NamespaceLike, *, vacuum: bool = False) -> dict[str, int]:
         """Delete everything held for a namespace: raw messages, buffers, batches, usage, memory entries, and the
-        items of every :class:`~langchain_lightmem.integrations.LightMemStore` on this memory under it.
+        items under it of every :class:`~langchain_lightmem.integrations.LightMemStore` in this memory's Chroma
+        (open in this process or not).
 
         Work in flight for the namespace (the worker, a consolidation waiting on the model, an extraction) cannot
         write after this returns. With ``vacuum``, the folder is compacted too (:meth:`vacuum`): no file of it
@@ -1206,6 +1208,8 @@ class LightMem:
                 self._present.discard(ns)
                 for listener in list(self._forget_listeners):
                     listener.forget_namespace(ns)
+                # and those of stores open in no process here (the CLI, a cron, another worker forgets)
+                forget_items(self.store.client, ns)
             if vacuum:
                 self.vacuum()
         return {"messages": messages, "entries": entries}

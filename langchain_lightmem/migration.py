@@ -55,6 +55,7 @@ from langchain_lightmem.journal import POSTGRES_MIGRATIONS, SCHEMA_VERSION, Jour
 from langchain_lightmem.long_term.lexical import LexicalBackend, LexicalIndex
 from langchain_lightmem.long_term.store import ChromaMemoryStore
 from langchain_lightmem.models import embeddings_model_id, load_embeddings
+from langchain_lightmem.store_items import STORE_ITEMS_KIND
 from langchain_lightmem.types import MemoryEntry, Namespace, key_to_namespace, namespace_key
 
 if TYPE_CHECKING:
@@ -74,7 +75,6 @@ logger = logging.getLogger(__name__)
 SKIPPED_TABLES = frozenset({"leases"})
 """Journal tables not copied: a lease names a worker of the source deployment, which does not run on the target."""
 _PAGE = 500  # journal rows read per query, and entries or store records written per Chroma call
-STORE_ITEMS_KIND = "langgraph-store-items"
 """The ``kind`` metadata of a ``LightMemStore``'s items collection (set in ``integrations/store.py``, a layer above
 this one: the value is repeated here, and a test compares them)."""
 

@@ -187,3 +187,31 @@ def test_vacuum_beside_busy_threads_keeps_chroma_intact(make_memory):
         text=True,
     )
     assert check.stdout.strip() == "ok", check.stdout + check.stderr
+
+
+@pytest.mark.parametrize("layout", ["collections", "buckets"])
+def test_forget_deletes_store_items_of_stores_not_open_in_this_process(make_memory, tmp_path, layout):
+    """The CLI, a cron or another worker forgets a user while no LightMemStore is open there: its items (and their
+    vectors) in every LangGraph store collection of the same Chroma go too."""
+    data = tmp_path / "data"
+    with make_memory(data_dir=data, chroma={"layout": layout}) as memory:
+        store = LightMemStore(memory)
+        other = LightMemStore(memory, collection="notes_store")
+        store.put(("alice", "prefs"), "theme", {"text": "alice prefers dark mode"})
+        store.put(("alice",), "diet", {"text": "alice is vegetarian"})
+        store.put(("bob", "prefs"), "theme", {"text": "bob prefers light mode"})
+        other.put(("alice", "notes"), "n1", {"text": "alice's note"}, index=False)
+        client = memory.chroma_client
+    with make_memory(data_dir=data, chroma={"layout": layout}) as memory:  # no store open in this one
+        memory.forget("alice")
+        client = memory.chroma_client
+        left = [
+            (c.name, doc)
+            for c in client.list_collections()
+            for doc in client.get_collection(c.name).get(include=["documents"])["documents"]
+            if doc and "alice" in doc
+        ]
+        assert left == []
+        store = LightMemStore(memory)
+        assert store.search(("alice",)) == [] and [i.key for i in store.search(("bob",))] == ["theme"]
+        assert LightMemStore(memory, collection="notes_store").search(("alice",)) == []

@@ -70,6 +70,7 @@ from langchain_lightmem.integrations.filters import (
 )
 from langchain_lightmem.long_term.relevance import dense_relevance
 from langchain_lightmem.models import embeddings_model_id
+from langchain_lightmem.store_items import STORE_ITEMS_KIND, all_of, delete_items, prefix_clauses
 from langchain_lightmem.types import MemoryEntry, Message, Namespace
 from langchain_lightmem.validation import validate_json_size
 
@@ -91,16 +92,6 @@ def _ns_text(namespace: Sequence[str]) -> str:
 
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _and(clauses: list[dict[str, Any]]) -> dict[str, Any] | None:
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def _prefix_clauses(prefix: Sequence[str]) -> list[dict[str, Any]]:
-    return [{f"ns_{i}": label} for i, label in enumerate(prefix)]
 
 
 def _iso(ts: float) -> datetime:
@@ -302,7 +293,7 @@ class LightMemStore(BaseStore):
             self.embeddings = ensure_embeddings(self.index_config.get("embed"))
             self._fields = [(p, p if p == "$" else tokenize_path(p)) for p in self.index_config.get("fields") or ["$"]]
         self.items = client.get_or_create_collection(
-            f"{collection}_items", embedding_function=None, metadata={"kind": "langgraph-store-items"}
+            f"{collection}_items", embedding_function=None, metadata={"kind": STORE_ITEMS_KIND}
         )
         self.vectors = None
         if self.embeddings is not None:
@@ -494,8 +485,8 @@ class LightMemStore(BaseStore):
     def _search_items(
         self, prefix: Namespace, op: SearchOp, vector: list[float] | None, want: int, now: float
     ) -> _Hits:
-        scope = [*_prefix_clauses(prefix), *self._alive_clauses(now)]
-        where = _and([*scope, *pushdown_clauses(op.filter)])
+        scope = [*prefix_clauses(prefix), *self._alive_clauses(now)]
+        where = all_of([*scope, *pushdown_clauses(op.filter)])
         if vector is None or self.vectors is None:
             records = self._fetch_items(where, op.filter)
             return _Hits([], records)
@@ -506,7 +497,7 @@ class LightMemStore(BaseStore):
             res = self.vectors.query(
                 query_embeddings=[vector],
                 n_results=n,
-                where=_and(_prefix_clauses(prefix)),
+                where=all_of(prefix_clauses(prefix)),
                 include=["metadatas", "distances"],
             )
             best: dict[str, float] = {}
@@ -520,7 +511,7 @@ class LightMemStore(BaseStore):
             if len(ranked) >= want or len(res["ids"][0]) < n:
                 break
             n *= 4
-        unscored = self._fetch_items(_and([*scope, {"vectors": 0}, *pushdown_clauses(op.filter)]), op.filter)
+        unscored = self._fetch_items(all_of([*scope, {"vectors": 0}, *pushdown_clauses(op.filter)]), op.filter)
         return _Hits(ranked, unscored)
 
     def _fetch_items(
@@ -685,17 +676,13 @@ class LightMemStore(BaseStore):
         """Delete every item under ``namespace`` (called by ``LightMem.forget``: a forgotten user keeps no item
         here either). Returns how many."""
         with self._write_lock:
-            where = _and(_prefix_clauses(tuple(namespace)))
+            where = all_of(prefix_clauses(tuple(namespace)))
             ids = list(self.items.get(where=where, include=[])["ids"])
             self._delete_ids(ids)
         return len(ids)
 
     def _delete_ids(self, ids: list[str]) -> None:
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            self.items.delete(ids=chunk)
-            if self.vectors is not None:
-                self.vectors.delete(where={"item": {"$in": chunk}})
+        delete_items(self.items, self.vectors, ids)
 
     # -- TTL ------------------------------------------------------------------------------------------------
 
