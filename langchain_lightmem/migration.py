@@ -55,7 +55,7 @@ from langchain_lightmem.journal import POSTGRES_MIGRATIONS, SCHEMA_VERSION, Jour
 from langchain_lightmem.long_term.lexical import LexicalBackend, LexicalIndex
 from langchain_lightmem.long_term.store import ChromaMemoryStore
 from langchain_lightmem.models import embeddings_model_id, load_embeddings
-from langchain_lightmem.store_items import STORE_ITEMS_KIND
+from langchain_lightmem.store_items import store_collections as find_store_collections
 from langchain_lightmem.types import MemoryEntry, Namespace, key_to_namespace, namespace_key
 
 if TYPE_CHECKING:
@@ -601,25 +601,22 @@ class _StoreCollection:
 
 
 def _store_collections(client: Any, model_id: str) -> list[_StoreCollection]:
-    """Every ``LightMemStore`` collection of the source's Chroma: each items collection (its ``kind`` metadata) and
-    its ``<prefix>_vectors`` twin, whose embeddings must be the deployment's (vectors are copied, not recomputed)."""
-    by_name = {c.name: c for c in client.list_collections()}
+    """Every ``LightMemStore`` collection of the source's Chroma (``store_items.store_collections``): each items
+    collection and its vectors twin, whose embeddings must be the deployment's (vectors are copied, not
+    recomputed)."""
     found: list[_StoreCollection] = []
-    for name in sorted(by_name):
-        if not name.endswith("_items") or (by_name[name].metadata or {}).get("kind") != STORE_ITEMS_KIND:
+    for items, vectors in find_store_collections(client):
+        found.append(_StoreCollection(items, False, None))
+        if vectors is None:  # a store without an index
             continue
-        found.append(_StoreCollection(client.get_collection(name, embedding_function=None), False, None))
-        twin = by_name.get(name.removesuffix("_items") + "_vectors")
-        if twin is None:  # a store without an index
-            continue
-        stored = (twin.metadata or {}).get("embedding_model")
+        stored = (vectors.metadata or {}).get("embedding_model")
         if stored and stored != model_id:
             raise ConfigurationError(
-                f"the LangGraph store collection {twin.name!r} holds vectors of embeddings {stored!r}, the "
+                f"the LangGraph store collection {vectors.name!r} holds vectors of embeddings {stored!r}, the "
                 f"deployment's are {model_id!r}: vectors are copied, not computed again, so a store with its own "
                 "embeddings (LightMemStore(index={'embed': ...})) cannot be migrated"
             )
-        found.append(_StoreCollection(client.get_collection(twin.name, embedding_function=None), True, model_id))
+        found.append(_StoreCollection(vectors, True, model_id))
     return found
 
 

@@ -22,6 +22,7 @@ from langchain_lightmem.integrations import LightMemStore
 from langchain_lightmem.long_term.store import ChromaMemoryStore
 from langchain_lightmem.migration import MigrationProgress, MigrationReport, MigrationTargetNotEmptyError, migrate
 from langchain_lightmem.models import CachedEmbeddings
+from langchain_lightmem.store_items import STORE_ITEMS_KIND
 
 ALICE = [
     "I moved to Berlin in May and adopted a cat named Luna.",
@@ -474,7 +475,7 @@ def test_store_items_are_copied_with_their_vectors(
         vectors = client.get_collection("lightmem_store_vectors")
         assert vectors.configuration["hnsw"]["space"] == "cosine"
         assert vectors.metadata["embedding_model"] == static_embeddings.model_id
-        assert client.get_collection("agent_kv_items").metadata == {"kind": migration.STORE_ITEMS_KIND}
+        assert client.get_collection("agent_kv_items").metadata == {"kind": STORE_ITEMS_KIND}
         # the target goes on working: a new item, found by search
         store = LightMemStore(memory)
         store.put(("alice", "prefs"), "bike", {"text": "Alice rides a red bicycle."})
