@@ -7,6 +7,7 @@ import json
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,22 @@ def buckets_target(tmp_path: Path, **extra: Any) -> LightMemConfig:
         chroma={"layout": "buckets", "buckets": 4},
         **extra,
     )
+
+
+def stop_at(phase: str) -> Callable[[MigrationProgress], None]:
+    """A progress callback that interrupts the run (as Ctrl-C would) when a phase starting with ``phase`` begins."""
+
+    def interrupt(step: MigrationProgress) -> None:
+        if step.phase.startswith(phase):
+            raise KeyboardInterrupt
+
+    return interrupt
+
+
+def interrupted_at_journal(config: LightMemConfig, target: LightMemConfig) -> None:
+    """A run stopped when the journal's copy starts: Chroma holds what it wrote, the target journal nothing."""
+    with pytest.raises(KeyboardInterrupt):
+        migrate(config, target, progress=stop_at("journal"))
 
 
 def journal_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -243,12 +260,8 @@ def test_a_run_that_fails_midway_leaves_the_journal_empty_and_a_rerun_completes(
     assert all(not rows for rows in journal_rows(target.journal_path).values())
 
     # then one killed inside the journal's transaction, after some tables were copied
-    def kill_in_journal(step: MigrationProgress) -> None:
-        if step.phase == "journal batches":  # messages are in, the other tables not yet
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        migrate(config, target, progress=kill_in_journal)
+    with pytest.raises(KeyboardInterrupt):  # messages are in, the other tables not yet
+        migrate(config, target, progress=stop_at("journal batches"))
     assert all(not rows for rows in journal_rows(target.journal_path).values())
 
     report = migrate(config, target)
@@ -269,12 +282,7 @@ def test_entries_left_by_a_failed_run_that_the_source_no_longer_has_are_removed(
     config, before = source
     target = buckets_target(tmp_path)
 
-    def stop_at_journal(step: MigrationProgress) -> None:
-        if step.phase.startswith("journal"):
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        migrate(config, target, progress=stop_at_journal)
+    interrupted_at_journal(config, target)
     # meanwhile the source forgets bob, and alice's pending message is extracted (its pending entry goes)
     with LightMem(config, embeddings=static_embeddings) as memory:
         memory.forget(("team", "bob"))
@@ -488,12 +496,7 @@ def test_store_items_the_source_deleted_are_removed_on_a_rerun(
     config, _ = store_source
     target = buckets_target(tmp_path)
 
-    def stop_at_journal(step: MigrationProgress) -> None:
-        if step.phase.startswith("journal"):
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        migrate(config, target, progress=stop_at_journal)
+    interrupted_at_journal(config, target)
     with LightMem(config, embeddings=static_embeddings) as memory:  # meanwhile the app deletes an item
         LightMemStore(memory).delete(("alice", "prefs"), "food")
         now = store_snapshot(memory)
@@ -597,12 +600,8 @@ def test_cli_interrupted_says_the_target_journal_is_empty(
     """Ctrl-C during a copy: the message is about the migration (run it again), not about ingested messages."""
     config, before = source
 
-    def interrupt(step: MigrationProgress) -> None:
-        if step.phase.startswith("journal"):
-            raise KeyboardInterrupt
-
     real = migration.migrate
-    monkeypatch.setattr(migration, "migrate", lambda s, t, **kw: real(s, t, progress=interrupt))
+    monkeypatch.setattr(migration, "migrate", lambda s, t, **kw: real(s, t, progress=stop_at("journal")))
     argv = ["--data-dir", str(config.data_dir), "--embeddings", "static", "migrate"]
     argv += ["--to-data-dir", str(tmp_path / "target"), "--to-layout", "buckets"]
     assert main(argv) == 130

@@ -313,12 +313,11 @@ class ChromaMemoryStore:
         """
         found: set[Namespace] = set()
         for collection in self.client.list_collections():
-            meta = collection.metadata or {}
-            if not collection.name.startswith(f"{self.config.collection}_"):
+            if not self._ours(collection):
                 continue
-            if self.buckets is None and "lightmem_namespace" in meta:
-                found.add(key_to_namespace(meta["lightmem_namespace"]))
-            elif self.buckets is not None and meta.get("lightmem_buckets") == self.buckets:
+            if self.buckets is None:
+                found.add(key_to_namespace(collection.metadata["lightmem_namespace"]))
+            else:
                 for start in itertools.count(0, _PAGE):
                     page = collection.get(include=["metadatas"], limit=_PAGE, offset=start)["metadatas"]
                     found.update(key_to_namespace(m["namespace"]) for m in page if m and "namespace" in m)
@@ -326,6 +325,7 @@ class ChromaMemoryStore:
                         break
         return sorted(found)
 
+    @_revalidating(None)
     def warm_up(self, *, on_progress: Callable[[int, int], None] | None = None) -> int:
         """Search every memory collection of this store once, so that Chroma loads its indexes now rather than on
         a user's first search. Returns the collections searched.
@@ -338,12 +338,9 @@ class ChromaMemoryStore:
         Raises:
             StoreUnavailableError: the Chroma server does not answer.
         """
-        try:
-            collections = [c for c in self.client.list_collections() if self._warmable(c)]
-        except Exception as exc:
-            if _is_unreachable(exc):
-                raise self._unavailable(exc) from exc
-            raise
+        collections = [
+            c for c in self.client.list_collections() if self._ours(c) and not (c.metadata or {}).get("history")
+        ]
         warmed = 0
         for done, collection in enumerate(collections, 1):
             try:
@@ -354,18 +351,16 @@ class ChromaMemoryStore:
                     collection.query(query_embeddings=[sample["embeddings"][0]], n_results=1, where=where, include=[])
                     warmed += 1
             except Exception as exc:
-                if _is_unreachable(exc):
-                    raise self._unavailable(exc) from exc
                 if not _is_missing_collection(exc):
                     raise
             if on_progress is not None:
                 on_progress(done, len(collections))
         return warmed
 
-    def _warmable(self, collection: Any) -> bool:
-        """Whether ``collection`` is a current-memory collection of this store (its prefix and layout)."""
+    def _ours(self, collection: Any) -> bool:
+        """Whether ``collection`` is a memory collection of this store (its prefix, and made for its layout)."""
         meta = collection.metadata or {}
-        if not collection.name.startswith(f"{self.config.collection}_") or meta.get("history"):
+        if not collection.name.startswith(f"{self.config.collection}_"):
             return False
         if self.buckets is not None:
             return bool(meta.get("lightmem_buckets") == self.buckets)

@@ -36,15 +36,7 @@ def test_a_decider_given_to_the_graph_decides_through_the_protocol(make_memory, 
             memory.add(history, namespace="maya", thread_id=thread)
             memory.flush("maya")
         if injected:
-            graph = build_consolidation_graph(
-                journal=memory.journal,
-                store=memory.store,
-                config=memory.config.consolidation,
-                decider=DuplicateDecider(memory.config.consolidation.duplicate_threshold),
-                ledger=memory.pipeline.ledger,
-                owner=memory.pipeline.worker_id,
-            )
-            report = graph.invoke({"namespace": ("maya",)})["report"]
+            report = consolidate_with(memory, DuplicateDecider(memory.config.consolidation.duplicate_threshold))
         else:
             (report,) = memory.consolidate("maya")
         results.append(((report.calls, report.superseded, report.updated), sorted(active_texts(memory))))
@@ -52,47 +44,33 @@ def test_a_decider_given_to_the_graph_decides_through_the_protocol(make_memory, 
     assert results[0][0] == (0, 1, 0)
 
 
-def test_a_model_decider_that_decides_nothing_leaves_every_target_and_empties_the_queue(make_memory):
-    """Failure is ``LLMCallError`` (the targets stay queued); a decider that answers with no decision for a
-    target keeps it as it is, and its entries are done."""
+class Answerless:
+    """A model decider whose answer holds no decision; its call cost ``usage``."""
 
-    class Undecided:
-        model_name = "undecided"
+    model_name = "answerless"
 
-        def decide(self, targets, config=None):
-            return [], CallStats(Usage(calls=1, input_tokens=10, output_tokens=2))
+    def __init__(self, usage: Usage) -> None:
+        self.usage = usage
 
-    memory = make_memory(embeddings=topic_embeddings())
-    for history, thread in ((HISTORY_MAY, "may"), (HISTORY_JULY, "july")):
-        memory.add(history, namespace="maya", thread_id=thread)
-        memory.flush("maya")
-    memory.consolidate("maya")  # the built-in LLM-free run; then a new entry for an injected decider
-    memory.add([say(8, "I work as a nurse in a Berlin hospital now.", 90)], namespace="maya")
-    memory.flush("maya")
-    entries = active_texts(memory)
+    def decide(self, targets, config=None):
+        return [], CallStats(self.usage.copy())
+
+
+def consolidate_with(memory, decider):
+    """One consolidation run of "maya" through the graph, with ``decider`` injected. Returns its report."""
     graph = build_consolidation_graph(
         journal=memory.journal,
         store=memory.store,
         config=memory.config.consolidation,
-        decider=Undecided(),
+        decider=decider,
         ledger=memory.pipeline.ledger,
         owner=memory.pipeline.worker_id,
     )
-    report = graph.invoke({"namespace": ("maya",)})["report"]
-    assert (report.targets, report.failed, report.calls, report.input_tokens) == (1, 0, 1, 10)
-    assert active_texts(memory) == entries and memory.journal.consolidation.queue(("maya",)) == []
+    return graph.invoke({"namespace": ("maya",)})["report"]
 
 
-def test_a_runs_seconds_are_its_wall_time_not_wall_time_plus_the_calls_seconds(make_memory):
-    """Consolidation records its wall time (decisions may run in parallel); a decider's call seconds are inside
-    it, so adding them too counted them twice (the real-model run of conv-30: 2,085 s recorded for 1,042 s)."""
-
-    class Slow:
-        model_name = "slow"
-
-        def decide(self, targets, config=None):
-            return [], CallStats(Usage(calls=1, input_tokens=10, output_tokens=2, seconds=50.0))
-
+def maya_with_a_new_entry(make_memory):
+    """Maya's history consolidated by the built-in LLM-free run, then one new entry for an injected decider."""
     memory = make_memory(embeddings=topic_embeddings())
     for history, thread in ((HISTORY_MAY, "may"), (HISTORY_JULY, "july")):
         memory.add(history, namespace="maya", thread_id=thread)
@@ -100,16 +78,25 @@ def test_a_runs_seconds_are_its_wall_time_not_wall_time_plus_the_calls_seconds(m
     memory.consolidate("maya")
     memory.add([say(8, "I work as a nurse in a Berlin hospital now.", 90)], namespace="maya")
     memory.flush("maya")
+    return memory
+
+
+def test_a_model_decider_that_decides_nothing_leaves_every_target_and_empties_the_queue(make_memory):
+    """Failure is ``LLMCallError`` (the targets stay queued); a decider that answers with no decision for a
+    target keeps it as it is, and its entries are done."""
+    memory = maya_with_a_new_entry(make_memory)
+    entries = active_texts(memory)
+    report = consolidate_with(memory, Answerless(Usage(calls=1, input_tokens=10, output_tokens=2)))
+    assert (report.targets, report.failed, report.calls, report.input_tokens) == (1, 0, 1, 10)
+    assert active_texts(memory) == entries and memory.journal.consolidation.queue(("maya",)) == []
+
+
+def test_a_runs_seconds_are_its_wall_time_not_wall_time_plus_the_calls_seconds(make_memory):
+    """Consolidation records its wall time (decisions may run in parallel); a decider's call seconds are inside
+    it, so adding them too counted them twice (the real-model run of conv-30: 2,085 s recorded for 1,042 s)."""
+    memory = maya_with_a_new_entry(make_memory)
     before = memory.stats("maya").usage["consolidate"].seconds
-    graph = build_consolidation_graph(
-        journal=memory.journal,
-        store=memory.store,
-        config=memory.config.consolidation,
-        decider=Slow(),
-        ledger=memory.pipeline.ledger,
-        owner=memory.pipeline.worker_id,
-    )
-    report = graph.invoke({"namespace": ("maya",)})["report"]
+    report = consolidate_with(memory, Answerless(Usage(calls=1, input_tokens=10, output_tokens=2, seconds=50.0)))
     assert report.calls == 1 and report.seconds < 50
     assert report.usage.seconds == report.seconds
     assert memory.stats("maya").usage["consolidate"].seconds - before < 50
